@@ -1,0 +1,93 @@
+"""The embedded PostgreSQL (pgserver): the default when no ``--config`` names a server, and for tests.
+
+The server runs from a per-user data directory and keeps running after the command exits, so the
+next run reuses it (start-up is then a socket check). It listens on a Unix socket only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConnectionFailed
+
+__all__ = ["EmbeddedServer", "default_data_dir", "start_embedded", "DEFAULT_DATABASE"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "toolhive_registry"
+DATA_DIR_ENV = "THV_REGISTRY_EMBEDDED_DIR"
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    data_dir: Path
+    host: str  #: the socket directory (libpq treats a host starting with / as one)
+    port: int
+    user: str
+    version: str  #: e.g. "16.2"
+    bin_dir: Path  #: where its postgres, pg_dump and psql live
+
+
+def default_data_dir() -> Path:
+    """``$THV_REGISTRY_EMBEDDED_DIR``, else ``$XDG_DATA_HOME/thv-registry/pgdata`` (per user)."""
+    explicit = os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "thv-registry" / "pgdata"
+
+
+def start_embedded(data_dir: Path | None = None, *, database: str | None = None) -> EmbeddedServer:
+    """Start (or find running) the embedded server; create ``database`` in it if missing."""
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        import pgserver  # heavy: imported only when the embedded server is really used
+
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises plain exceptions of several kinds
+        raise ConnectionFailed(
+            f"Could not start the embedded PostgreSQL in {data_dir}: {exc}.",
+            hint=f"Check that the directory is writable (or set {DATA_DIR_ENV} to another one), "
+            "or pass --config with a database: block to use your own server.",
+        ) from exc
+
+    info = server.get_postmaster_info()
+    socket_dir = str(info.socket_dir)
+    port = int(info.port or 5432)
+    version = (data_dir / "PG_VERSION").read_text().strip()
+    bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    if database:
+        _ensure_database(socket_dir, port, database)
+    return EmbeddedServer(data_dir, socket_dir, port, "postgres", _server_version(bin_dir, version), bin_dir)
+
+
+def _runtime_dir() -> Path:
+    path = Path("/tmp") / f"thv-registry-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _server_version(bin_dir: Path, fallback: str) -> str:
+    try:
+        text = (bin_dir.parent / "include" / "pg_config.h").read_text(errors="replace")
+    except OSError:
+        return fallback
+    for line in text.splitlines():
+        if line.startswith("#define PG_VERSION "):
+            return line.split('"')[1]
+    return fallback
+
+
+def _ensure_database(host: str, port: int, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as c:
+        if c.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is None:
+            log.info("creating database %s in the embedded server", name)
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
