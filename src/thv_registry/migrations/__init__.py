@@ -1,0 +1,47 @@
+"""The migration engine, usable without the CLI.
+
+    from thv_registry.config import load_config
+    from thv_registry.migrations import Migrator, Source, Up
+
+    settings = load_config(Path("config.yaml"))
+    migrator = Migrator(settings.migration_params(), Source.embedded())
+    plan = migrator.plan(Up())          # read-only: what would run
+    result = migrator.apply(Up(), confirmed=plan)
+"""
+
+from __future__ import annotations
+
+from .migrator import Migrator
+from .model import (
+    Direction,
+    Down,
+    Goto,
+    Migration,
+    MigrationFile,
+    Plan,
+    Request,
+    RunResult,
+    Step,
+    StepEvent,
+    Up,
+    VersionState,
+)
+from .source import Source, load_source
+
+__all__ = [
+    "Migrator",
+    "Source",
+    "load_source",
+    "Direction",
+    "Down",
+    "Goto",
+    "Migration",
+    "MigrationFile",
+    "Plan",
+    "Request",
+    "RunResult",
+    "Step",
+    "StepEvent",
+    "Up",
+    "VersionState",
+]

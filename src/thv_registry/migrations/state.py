@@ -1,0 +1,181 @@
+"""The state tables: golang-migrate's ``schema_migrations`` and our ``schema_migrations_history``.
+
+This is the only module that reads or writes them. ``schema_migrations`` keeps golang-migrate's
+exact layout and protocol (truncate, then insert one row; ``-1`` with dirty means dirty at no
+version) so that golang-migrate and this tool can take turns on one database. Both tables live in
+the connection's current schema, as golang-migrate's do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .model import HistoryEntry, VersionState
+
+if TYPE_CHECKING:
+    import psycopg
+
+    Conn = psycopg.Connection[Any]
+
+__all__ = [
+    "read_version",
+    "set_version",
+    "ensure_tables",
+    "tables_exist",
+    "read_history",
+    "start_history",
+    "finish_history",
+    "history_table",
+]
+
+NIL_VERSION = -1  # golang-migrate's database.NilVersion
+
+
+def history_table(table: str) -> str:
+    return f"{table}_history"
+
+
+def _ident(table: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(table)
+
+
+def _exists(conn: Conn, table: str) -> bool:
+    row = conn.execute(
+        "select to_regclass(format('%%I.%%I', current_schema(), %s::text)) is not null", (table,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def tables_exist(conn: Conn, table: str) -> bool:
+    """True when both state tables exist (ours may be missing on a golang-migrate database)."""
+    return _exists(conn, table) and _exists(conn, history_table(table))
+
+
+def read_version(conn: Conn, table: str) -> VersionState:
+    """Read ``schema_migrations`` without creating it: no table or no row means no version."""
+    from psycopg import sql
+
+    if not _exists(conn, table):
+        return VersionState(None, False, table_exists=False)
+    row = conn.execute(
+        sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table))
+    ).fetchone()
+    if row is None:
+        return VersionState(None, False)
+    version, dirty = int(row[0]), bool(row[1])
+    return VersionState(None if version == NIL_VERSION else version, dirty)
+
+
+def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
+    """Create the state tables if missing; a new history starts with a ``baseline`` row.
+
+    The baseline records the version the database already had (e.g. from golang-migrate), so the
+    planner knows which versions were applied before this tool kept a history.
+    """
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (version bigint NOT NULL PRIMARY KEY, "
+            "dirty boolean NOT NULL)"
+        ).format(_ident(table))
+    )
+    hist = history_table(table)
+    if _exists(conn, hist):
+        return
+    conn.execute(
+        sql.SQL(
+            """CREATE TABLE {} (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                version bigint NOT NULL,
+                name text NOT NULL,
+                direction text NOT NULL
+                    CHECK (direction IN ('up', 'down', 'force', 'baseline')),
+                checksum text,
+                resulting_version bigint,
+                started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                finished_at timestamptz,
+                duration_ms double precision,
+                db_user text NOT NULL DEFAULT current_user,
+                tool_version text
+            )"""
+        ).format(_ident(hist))
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (version, name, direction, resulting_version, finished_at, "
+            "tool_version) VALUES (%s, '', 'baseline', %s, clock_timestamp(), %s)"
+        ).format(_ident(hist)),
+        (current or 0, current, _tool_version()),
+    )
+
+
+def set_version(conn: Conn, table: str, version: int | None, *, dirty: bool) -> None:
+    """golang-migrate's SetVersion: truncate, then one row unless clean at no version."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("TRUNCATE {}").format(_ident(table)))
+    if version is not None or dirty:
+        conn.execute(
+            sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, %s)").format(_ident(table)),
+            (NIL_VERSION if version is None else version, dirty),
+        )
+
+
+def start_history(
+    conn: Conn,
+    table: str,
+    *,
+    version: int,
+    name: str,
+    direction: str,
+    checksum: str | None,
+    resulting_version: int | None,
+) -> int:
+    """Insert an unfinished history row; return its id for :func:`finish_history`."""
+    from psycopg import sql
+
+    row = conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (version, name, direction, checksum, resulting_version, tool_version) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+        ).format(_ident(history_table(table))),
+        (version, name, direction, checksum, resulting_version, _tool_version()),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish_history(conn: Conn, table: str, entry_id: int) -> None:
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET finished_at = clock_timestamp(), duration_ms = "
+            "extract(epoch FROM clock_timestamp() - started_at) * 1000 WHERE id = %s"
+        ).format(_ident(history_table(table))),
+        (entry_id,),
+    )
+
+
+def read_history(conn: Conn, table: str) -> tuple[HistoryEntry, ...]:
+    """Every history row in order; empty when the table does not exist."""
+    from psycopg import sql
+
+    if not _exists(conn, history_table(table)):
+        return ()
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT version, name, direction, checksum, resulting_version, started_at, "
+            "finished_at, duration_ms, db_user, tool_version FROM {} ORDER BY id"
+        ).format(_ident(history_table(table)))
+    ).fetchall()
+    return tuple(HistoryEntry(*row) for row in rows)
+
+
+def _tool_version() -> str:
+    from .. import __version__
+
+    return f"thv-registry-api {__version__}"
