@@ -1,0 +1,76 @@
+"""Discovery and validation of migration sets (no database needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from thv_registry.errors import ExitCode, SourceError
+from thv_registry.migrations import Source, load_source
+
+
+def make(root: Path, *names: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (root / name).write_text("SELECT 1;\n")
+    return root
+
+
+def test_pairs_in_version_order_with_gaps(tmp_path: Path) -> None:
+    root = make(tmp_path, "20240102_b.up.sql", "20240102_b.down.sql", "1_a.up.sql", "1_a.down.sql",
+                ".gitkeep")
+    source = Source.from_directory(root)
+    assert [(m.version, m.name) for m in source.migrations] == [(1, "a"), (20240102, "b")]
+    assert source.migrations[0].up.origin == f"{root}/1_a.up.sql"
+    assert source.migrations[0].down is not None
+
+
+def test_up_without_down_is_allowed(tmp_path: Path) -> None:
+    source = Source.from_directory(make(tmp_path, "000001_a.up.sql"))
+    assert source.migrations[0].down is None
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    root = make(
+        tmp_path,
+        "000001_a.up.sql", "000001_a.down.sql",
+        "1_again.up.sql",                          # duplicate version 1
+        "000002_b.down.sql",                       # down without up
+        "000003_c.up.sql", "000003_other.down.sql",  # names do not match
+        "notes.txt",                               # stray
+        "000004-d.up.sql",                         # malformed name
+        "000000_zero.up.sql",                      # version 0
+    )
+    (root / "sub").mkdir()
+    with pytest.raises(SourceError) as err:
+        Source.from_directory(root)
+    problems = err.value.problems
+    assert len(problems) == 7, problems
+    text = str(err.value)
+    for fragment in ("version 1 is used more than once", "000002_b.down.sql' has no matching up",
+                     "share version 3 but not the description", "'notes.txt' is not a migration",
+                     "'000004-d.up.sql' is not a migration", "version 0", "'sub' is a directory"):
+        assert fragment in text
+    assert err.value.exit_code == ExitCode.SOURCE
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist") as err:
+        Source.from_directory(tmp_path / "nope")
+    assert "--migrations-dir" in str(err.value)
+
+
+def test_embedded_set_has_the_init_pair() -> None:
+    source = load_source(None)
+    first = source.migrations[0]
+    assert (first.version, first.name) == (1, "init")
+    assert first.down is not None
+    assert b"CREATE TABLE" in first.up.read_bytes()
+
+
+def test_embedded_equals_repository_directory() -> None:
+    repo = Path(__file__).resolve().parents[1] / "database" / "migrations"
+    embedded = [(m.version, m.name, m.up.read_bytes()) for m in load_source(None).migrations]
+    on_disk = [(m.version, m.name, m.up.read_bytes()) for m in load_source(repo).migrations]
+    assert embedded == on_disk
