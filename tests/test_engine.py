@@ -105,7 +105,7 @@ def test_failed_step_rolls_back_to_previous_version(database: TestDatabase, tmp_
     with pytest.raises(MigrationFailed) as err:
         m.apply(Up())
     message = str(err.value)
-    assert "000002_b.up.sql:4:17" in message
+    assert "000002_b.up.sql:4:18" in message
     assert 'relation "no_such_table" does not exist' in message
     assert "still at version 1, not dirty" in message
     assert err.value.sqlstate == "42P01"
