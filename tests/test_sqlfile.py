@@ -220,7 +220,7 @@ CASES: list[tuple[str, bool, bool]] = [
     ("REINDEX (CONCURRENTLY false) TABLE t", False, True),
     ("REINDEX TABLE t", False, True),
     ("REINDEX SCHEMA public", True, True),
-    ("REINDEX DATABASE", True, True),
+    ("REINDEX DATABASE {db}", True, True),  # the name is optional only from PostgreSQL 16
     ("VACUUM", True, True),
     ("VACUUM t", True, True),
     ("VACUUM (ANALYZE) t", True, True),

@@ -1,0 +1,192 @@
+"""The connection boundary: open a psycopg connection, or fail with one clear paragraph.
+
+libpq reports no SQLSTATE for a failed connection attempt, so a failure is classified in two
+steps. Unless the server itself answered (a FATAL message), our own probe of the socket decides
+whether anything listens at host:port (refused, name not resolvable, timed out, no Unix socket);
+a TCP probe opens and closes one connection, which the server may log as an incomplete startup
+packet. Only when something listens do a few stable phrases of the message pick the hint:
+authentication, missing role or database, pg_hba.conf, SSL. Messages never contain the password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import socket
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConnectionFailed
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from .config import ConnectionParams
+
+__all__ = ["connect", "one_line"]
+
+_PASSWORD_SOURCES = (
+    "database.migrationPassword or database.password in the configuration, "
+    "THV_REGISTRY_DATABASE_MIGRATIONPASSWORD or THV_REGISTRY_DATABASE_PASSWORD in the "
+    "environment, or its line in ~/.pgpass (or the file PGPASSFILE names)"
+)
+_PROBE_TIMEOUT_S = 3.0
+_LOCATOR = re.compile(
+    r'connection to server (on socket "[^"]*"|at "[^"]*"( \([^)]*\))?, port \d+) failed: '
+)
+
+
+def connect(
+    params: ConnectionParams, *, application_name: str, connect_timeout: int = 10
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """Open an autocommit connection; raise ``ConnectionFailed`` saying what to do if it fails."""
+    import psycopg
+
+    kwargs: dict[str, Any] = dict(params.connect_kwargs())
+    try:
+        return psycopg.connect(
+            autocommit=True,
+            application_name=application_name,
+            connect_timeout=connect_timeout,
+            **kwargs,
+        )
+    except psycopg.Error as exc:
+        raise _failure(params, str(exc), min(float(connect_timeout), _PROBE_TIMEOUT_S)) from exc
+
+
+def one_line(msg: str) -> str:
+    """Collapse a multi-line server message: lines joined with '; ', runs of spaces squeezed."""
+    lines = (re.sub(r"\s+", " ", line).strip() for line in msg.splitlines())
+    return "; ".join(line for line in lines if line).rstrip(" .;")
+
+
+def _failure(params: ConnectionParams, raw: str, timeout: float) -> ConnectionFailed:
+    """Build the one-paragraph error for a failed connection attempt."""
+    why = re.sub(r"^connection (failed|is bad): ", "", one_line(raw))
+    answered = "FATAL:" in why  # the server itself refused us: it is reachable, skip the probe
+    if len(_LOCATOR.findall(why)) == 1:  # one host tried: our message already says where
+        why = re.sub(r"^(FATAL|ERROR): ", "", _LOCATOR.sub("", why))
+    unreachable = None if answered else _probe(params.host, params.port, timeout)
+    if unreachable is not None:
+        message, hint = unreachable
+        message = f"Cannot connect to PostgreSQL at {params.describe()}: {message}."
+    else:
+        message, hint = _explain(params, why)
+    return ConnectionFailed(_redact(message, params.password), hint=_redact(hint, params.password))
+
+
+def _probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
+    """Why nothing answers at host:port, as (reason, hint); None if something listens."""
+    if "," in host or host.startswith("@"):  # several hosts, abstract socket: let libpq speak
+        return None
+    if host.startswith("/"):
+        return _probe_unix(host, port, timeout)
+    hint = (
+        "Check database.host and database.port in the configuration, and that the PostgreSQL "
+        "server is running and accepts TCP/IP connections there (listen_addresses, port)."
+    )
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        reason = f"the host name {host!r} cannot be resolved ({exc.strerror})"
+        return reason, "Check database.host in the configuration (spelling, DNS, /etc/hosts)."
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"nothing listens on {host}:{port} (connection refused)", hint
+    except TimeoutError:
+        reason = f"{host}:{port} did not answer within {timeout:g} s (connection timed out)"
+        return reason, hint + " A firewall may be dropping the connection."
+    except OSError as exc:
+        return f"{host}:{port} cannot be reached ({exc.strerror or exc})", hint
+    return None
+
+
+def _probe_unix(directory: str, port: int, timeout: float) -> tuple[str, str] | None:
+    path = os.path.join(directory, f".s.PGSQL.{port}")
+    hint = (
+        "Check database.host (the socket directory) and database.port in the configuration, "
+        "and that the PostgreSQL server is running (see its unix_socket_directories setting)."
+    )
+    if not os.path.isdir(directory):
+        return f"the Unix-socket directory {directory} does not exist", hint
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return f"nothing listens on the Unix socket {path}", hint
+        except OSError:  # e.g. permission denied: libpq's message says it better
+            return None
+    return None
+
+
+def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
+    """(message, hint) for a server that answered but refused us, from its message."""
+    low = why.lower()
+    at = f"{p.host}:{p.port}"
+    if "no password supplied" in low:
+        return (
+            f"Authentication failed for user {p.user!r} at {p.describe()}: the server asks for a "
+            f"password and none was given ({why}).",
+            f"Give the password for {p.user!r} in {_PASSWORD_SOURCES}.",
+        )
+    if "authentication failed" in low:
+        note = ""
+        if p.password is None:
+            note = " No password was configured, so libpq took one from PGPASSWORD or ~/.pgpass."
+        return (
+            f"Authentication failed for user {p.user!r} at {p.describe()}: {why}.{note}",
+            f"Check the password for {p.user!r}: {_PASSWORD_SOURCES}.",
+        )
+    if re.search(r'role ".*" does not exist', low):
+        return (
+            f"Role {p.user!r} does not exist on the server at {at} ({why}).",
+            "Check database.migrationUser / database.user in the configuration, or create the "
+            "role (thv-registry-api prime-db, or ask your DBA).",
+        )
+    if re.search(r'database ".*" does not exist', low):
+        cmd = shlex.join(["createdb", "-h", p.host, "-p", str(p.port), "-U", p.user, p.dbname])
+        return (
+            f"Database {p.dbname!r} does not exist on the server at {at} ({why}).",
+            f"Create it, e.g. `{cmd}`, or ask your DBA; or check database.database in the "
+            "configuration.",
+        )
+    if "pg_hba.conf" in low:
+        return (
+            f"The server at {at} does not accept this connection (user {p.user!r}, database "
+            f"{p.dbname!r}, sslmode {p.sslmode}): {why}.",
+            "Ask your DBA for a pg_hba.conf entry for this client, user and database; if the "
+            "entry requires SSL (hostssl), set sslmode: require.",
+        )
+    if "does not support ssl" in low:
+        return (
+            f"The server at {at} does not support SSL, but sslmode is {p.sslmode} ({why}).",
+            "For a local server set `sslmode: disable` in the database block of the "
+            "configuration; otherwise enable SSL on the server (ssl = on).",
+        )
+    if "ssl" in low or "certificate" in low:
+        return (
+            f"The SSL connection to {at} failed (sslmode {p.sslmode}): {why}.",
+            "Check database.sslmode and the certificates: verify-ca and verify-full need the "
+            "server's CA in ~/.postgresql/root.crt (or PGSSLROOTCERT).",
+        )
+    if "not permitted to log in" in low:
+        return (
+            f"Role {p.user!r} may not log in to the server at {at} ({why}).",
+            f"Ask your DBA to run ALTER ROLE {p.user} LOGIN, or use another user.",
+        )
+    return (
+        f"Cannot connect to PostgreSQL at {p.describe()}: {why}.",
+        "Check the database settings in the configuration and the server's log, then run the "
+        "command again.",
+    )
+
+
+def _redact(text: str, password: str | None) -> str:
+    """Remove the password (raw, and as quoted in a conninfo string) from ``text``."""
+    if password:
+        quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+        for form in sorted({password, quoted}, key=len, reverse=True):
+            text = text.replace(form, "********")
+    return text

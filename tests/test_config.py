@@ -1,0 +1,469 @@
+"""load_config: the Go server's YAML file, our migrations block, env overrides, and one clear
+ConfigError (file, key path, line) for every kind of mistake, never showing a password."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from thv_registry.config import (
+    ConnectionParams,
+    DatabaseSettings,
+    MigrationSettings,
+    Settings,
+    load_config,
+)
+from thv_registry.errors import ConfigError, ExitCode
+from thv_registry.migrations import migrator
+
+SECRET = "Sup3r-Secret-pw"
+
+MINIMAL = """\
+database:
+  host: db.example.com
+  user: app
+  database: toolhive_registry
+"""
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("THV_REGISTRY_"):
+            monkeypatch.delenv(name)
+
+
+def _write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _load(tmp_path: Path, text: str) -> Settings:
+    return load_config(_write(tmp_path, text))
+
+
+def _error(tmp_path: Path, text: str) -> ConfigError:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert err.exit_code == ExitCode.CONFIG
+    assert str(path) in err.message
+    assert "\n" not in str(err)
+    assert SECRET not in str(err)
+    return err
+
+
+# -- valid files -----------------------------------------------------------------------------------
+
+
+def test_full_file(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        f"""\
+        database:
+          host: localhost
+          port: 5433
+          user: app
+          migrationUser: migrator
+          password: app-pw
+          migrationPassword: {SECRET}
+          database: toolhive_registry
+          sslmode: disable
+        migrations:
+          lockWaitSeconds: 2.5
+          lockTimeoutMs: 0
+          lockRetries: 7
+        """,
+    )
+    assert settings.source_path == tmp_path / "config.yaml"
+    assert settings.migrations == MigrationSettings(
+        lock_wait_seconds=2.5, lock_timeout_ms=0, lock_retries=7
+    )
+    assert settings.migration_params() == ConnectionParams(
+        "localhost", 5433, "migrator", "toolhive_registry", "disable", SECRET
+    )
+    app = settings.app_params()
+    assert (app.user, app.password) == ("app", "app-pw")
+    assert SECRET not in repr(settings) and SECRET not in str(settings.database)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = _load(tmp_path, MINIMAL)
+    params = settings.migration_params()
+    assert params == ConnectionParams(
+        "db.example.com", 5432, "app", "toolhive_registry", "require", None
+    )
+    m = settings.migrations
+    assert m == MigrationSettings()
+    assert (m.lock_wait_seconds, m.lock_timeout_ms, m.lock_retries) == (
+        migrator.DEFAULT_LOCK_WAIT_S,
+        migrator.DEFAULT_LOCK_TIMEOUT_MS,
+        migrator.DEFAULT_LOCK_RETRIES,
+    )
+
+
+def test_migration_user_and_password_default_to_app_ones(tmp_path: Path) -> None:
+    settings = _load(tmp_path, MINIMAL + f"  password: {SECRET}\n")
+    params = settings.migration_params()
+    assert (params.user, params.password) == ("app", SECRET)
+
+
+def test_no_password_leaves_it_to_pgpass(tmp_path: Path) -> None:
+    params = _load(tmp_path, MINIMAL + '  password: ""\n').migration_params()
+    assert params.password is None
+    assert "password" not in params.connect_kwargs()
+    assert params.connect_kwargs() == {
+        "host": "db.example.com",
+        "port": 5432,
+        "user": "app",
+        "dbname": "toolhive_registry",
+        "sslmode": "require",
+    }
+
+
+def test_connection_params_never_show_the_password() -> None:
+    params = ConnectionParams("h", 1, "u", "d", "disable", SECRET)
+    assert params.describe() == "u@h:1/d"
+    assert SECRET not in repr(params) and SECRET not in str(params)
+    assert params.connect_kwargs()["password"] == SECRET
+
+
+@pytest.mark.parametrize("key", ["sslmode", "sslMode", "SSLMODE"])
+def test_sslmode_spellings(tmp_path: Path, key: str) -> None:
+    settings = _load(tmp_path, MINIMAL + f"  {key}: Verify-Full\n")
+    assert settings.migration_params().sslmode == "verify-full"
+
+
+def test_keys_match_case_insensitively_like_the_go_server(tmp_path: Path) -> None:
+    text = "Database:\n  Host: h\n  USER: app\n  migrationuser: mig\n  database: d\n"
+    assert _load(tmp_path, text).migration_params().user == "mig"
+
+
+def test_go_server_keys_are_accepted(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        """\
+        registryName: my-registry
+        registries:
+          - name: default
+            git: {repository: "https://example.com/r.git"}
+        fileStorage: {baseDir: ./data}
+        auth: {mode: anonymous}
+        serve: {address: ":8080"}
+        database:
+          host: 10.0.0.5
+          port: 5432
+          user: app
+          database: registry
+          sslMode: verify-ca
+          maxOpenConns: 20
+          maxIdleConns: 5
+          connMaxLifetime: 1h
+          maxMetaSize: 65536
+        """,
+    )
+    assert settings.database is not None and settings.database.max_open_conns == 20
+    assert settings.migration_params().host == "10.0.0.5"
+
+
+@pytest.mark.parametrize("host", ["/var/run/postgresql", "::1", "db_1.internal", "a.b,c.d"])
+def test_host_forms(tmp_path: Path, host: str) -> None:
+    text = MINIMAL.replace("db.example.com", f'"{host}"')
+    assert _load(tmp_path, text).migration_params().host == host
+
+
+def test_anchors_and_merge_keys(tmp_path: Path) -> None:
+    text = """\
+    base: &base
+      host: shared
+      port: 6000
+    database:
+      <<: *base
+      port: 6001
+      user: app
+      database: d
+    """
+    params = _load(tmp_path, text).migration_params()
+    assert (params.host, params.port) == ("shared", 6001)
+
+
+def test_no_database_block(tmp_path: Path) -> None:
+    settings = _load(tmp_path, "registryName: x\nmigrations:\n  lockRetries: 1\n")
+    assert settings.database is None and settings.migrations.lock_retries == 1
+    with pytest.raises(ConfigError) as info:
+        settings.migration_params()
+    assert str(tmp_path / "config.yaml") in str(info.value)
+    assert "no database: block" in str(info.value)
+
+
+def test_empty_migrations_block_means_defaults(tmp_path: Path) -> None:
+    assert _load(tmp_path, MINIMAL + "migrations:\n").migrations == MigrationSettings()
+
+
+def test_models_accept_field_names_and_camel_case() -> None:
+    by_alias = DatabaseSettings.model_validate(
+        {"host": "h", "user": "u", "database": "d", "migrationUser": "m", "sslMode": "disable"}
+    )
+    by_name = DatabaseSettings(host="h", user="u", database="d", migration_user="m")
+    assert by_alias.migration_user == by_name.migration_user == "m"
+    assert MigrationSettings.model_validate({"lockRetries": 0}).lock_retries == 0
+
+
+# -- env overrides ---------------------------------------------------------------------------------
+
+
+def test_env_overrides_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, MINIMAL + "  migrationUser: mig\n  password: from-file\n")
+    monkeypatch.setenv("THV_REGISTRY_DATABASE_PASSWORD", "from-env")
+    settings = load_config(path)
+    assert settings.app_params().password == "from-env"
+    assert settings.migration_params().password == "from-env"  # migrationPassword defaults
+    monkeypatch.setenv("THV_REGISTRY_DATABASE_MIGRATIONPASSWORD", SECRET)
+    settings = load_config(path)
+    assert settings.migration_params().password == SECRET
+    assert settings.app_params().password == "from-env"
+
+
+def test_empty_env_password_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THV_REGISTRY_DATABASE_MIGRATIONPASSWORD", "")
+    assert _load(tmp_path, MINIMAL).migration_params().password is None
+
+
+# -- the file itself -------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.exit_code == ExitCode.CONFIG
+    assert str(info.value) == (
+        f"Configuration file {path} does not exist. "
+        "Pass --config with the path of your configuration file."
+    )
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory, not a file"):
+        load_config(tmp_path)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL)
+    path.chmod(0)
+    message = _load_unprivileged(path) if os.geteuid() == 0 else _message(path)
+    assert f"Cannot read configuration file {path}: permission denied." in message
+    assert "chmod" in message
+
+
+def _message(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def _load_unprivileged(path: Path) -> str:
+    """Root reads anything: load in a forked child that has become nobody."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                out = _message(path)
+            except BaseException as exc:  # report anything to the parent
+                out = f"unexpected: {exc!r}"
+            os.write(write_fd, out.encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        out = pipe.read()
+    os.waitpid(pid, 0)
+    return out
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
+    err = _error(tmp_path, text)
+    assert "is empty" in err.message
+    assert "embedded PostgreSQL" in str(err)
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"database:\n  host: h\xe9\n")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(invalid byte at line 2\)"):
+        load_config(path)
+
+
+_KEYS = "known keys are host, port, user, migrationUser, password, migrationPassword, database"
+_DB = "database:\n  host: h\n  user: u\n  database: d\n"  # keys added below are on line 5
+_ERRORS = {  # file text -> the message fragment that names key path, line and column
+    "bad-indent": (
+        "database:\n  host: h\n user: app\n",
+        "is not valid YAML: while parsing a block mapping (line 1), expected <block end>, "
+        "but found '<block mapping start>' at line 3, column 2",
+    ),
+    "unclosed-quote-around-password": (
+        f'database:\n  host: h\n  password: "{SECRET}\n  user: app\n',
+        "while scanning a quoted scalar (line 3), found unexpected end of stream at line 5",
+    ),
+    "control-character": ("database:\n  host: h\x07\n", "YAML does not allow, at line 2"),
+    "two-documents": (
+        _DB + "---\n" + _DB,
+        "expected a single document in the stream (line 1), but found another document at "
+        "line 5, column 1",
+    ),
+    "top-level-list": ("- database\n", "at line 1: the top level must be a mapping of keys"),
+    "top-level-text": (
+        "just text\n",
+        "the top level must be a mapping of keys such as database:, but it is the text 'just text'",
+    ),  # fmt: skip
+    "database-not-a-mapping": (
+        "registryName: r\ndatabase: postgres://h/db\n",
+        "at line 2, column 1: database must be a mapping of keys, not the text 'postgres://h/db'"
+        f"; it needs host, user, database; {_KEYS}",
+    ),
+    "database-empty": (
+        "registryName: r\ndatabase:\n",
+        "at line 2, column 1: database is empty; it needs host, user, database; known keys",
+    ),
+    "missing-required-key": (
+        "# comment\ndatabase:\n  host: h\n  database: d\n",
+        "at line 2, column 1: database has no user key, which is required; add user: <a role name>",
+    ),
+    "null-required-value": (
+        "database:\n  host:\n  user: u\n  database: d\n",
+        "at line 2, column 3: database.host has no value; give a host name, an IP address",
+    ),
+    "port-text": (
+        _DB + "  port: abc\n",
+        "at line 5, column 3: database.port must be an integer from 1 to 65535, not the text 'abc'",
+    ),  # fmt: skip
+    "port-too-big": (
+        _DB + "  port: 70000\n",
+        "database.port must be an integer from 1 to 65535, not the number 70000",
+    ),  # fmt: skip
+    "port-zero": (_DB + "  port: 0\n", "line 5, column 3: database.port must be an integer"),
+    "port-bool": (
+        _DB + "  port: true\n",
+        "database.port must be an integer from 1 to 65535, not the boolean true",
+    ),  # fmt: skip
+    "port-float": (_DB + "  port: 5432.5\n", "database.port must be an integer from 1 to 65535"),
+    "number-for-text": (
+        "database:\n  host: h\n  user: 1234\n  database: d\n",
+        "line 3, column 3: database.user must be a role name (text), not the number 1234; "
+        "put it in quotes",
+    ),
+    "empty-text": (
+        'database:\n  host: h\n  user: ""\n  database: d\n',
+        "at line 3, column 3: database.user must not be empty; give a role name",
+    ),
+    "did-you-mean": (
+        "database:\n  host: h\n  user: u\n  databse: d\n",
+        "at line 4, column 3: database.databse is not a known key; did you mean 'database'?",
+    ),
+    "did-you-mean-sslmode": (
+        _DB + "  sslmod: x\n",
+        "line 5, column 3: database.sslmod is not a known key; did you mean 'sslmode'?",
+    ),  # fmt: skip
+    "did-you-mean-camel": (
+        _DB + "  migration_user: x\n",
+        "database.migration_user is not a known key; did you mean 'migrationUser'?",
+    ),  # fmt: skip
+    "did-you-mean-password": (_DB + "  pasword: x\n", "did you mean 'password'?"),
+    "unknown-key-lists-keys": (
+        _DB + "  zzz: 1\n",
+        "line 5, column 3: database.zzz is not a known key; it needs host, user, database; "
+        + _KEYS,
+    ),
+    "top-level-typo": (
+        "registryName: r\ndatabse:\n  host: h\n",
+        "at line 2, column 1: databse is not a known key; did you mean 'database'?",
+    ),
+    "bad-sslmode": (
+        _DB + "  sslMode: required\n",
+        "at line 5, column 3: database.sslMode must be one of disable, allow, prefer, require, "
+        "verify-ca, verify-full; got 'required'",
+    ),
+    "duplicate-key": (
+        _DB + "  user: other\n",
+        "line 5, column 3: database.user is given twice (also at line 3)",
+    ),  # fmt: skip
+    "both-sslmode-spellings": (
+        _DB + "  sslmode: disable\n  sslMode: require\n",
+        "line 6, column 3: database.sslMode repeats database.sslmode; keep only one",
+    ),
+    "dynamic-auth": (
+        _DB + "  dynamicAuth:\n    awsRdsIam: {region: detect}\n",
+        "line 5, column 3: database.dynamicAuth (AWS RDS IAM authentication) is not supported",
+    ),
+    "migrations-not-a-mapping": (
+        _DB + "migrations: [1]\n",
+        "line 5, column 1: migrations must be a mapping of keys, not a list; known keys are "
+        "lockWaitSeconds, lockTimeoutMs, lockRetries",
+    ),
+    "lock-wait-zero": (
+        _DB + "migrations:\n  lockWaitSeconds: 0\n",
+        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds greater than 0",
+    ),
+    "lock-timeout-negative": (
+        _DB + "migrations:\n  lockTimeoutMs: -1\n",
+        "line 6, column 3: migrations.lockTimeoutMs must be a whole number of milliseconds",
+    ),
+    "lock-retries-typo": (
+        _DB + "migrations:\n  lockRetrys: 2\n",
+        "migrations.lockRetrys is not a known key; did you mean 'lockRetries'?",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), _ERRORS.values(), ids=_ERRORS.keys())
+def test_problem_names_key_path_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    err = _error(tmp_path, text)
+    assert expected in err.message
+    assert "has no database key" not in err.message  # a did-you-mean explains it already
+
+
+@pytest.mark.parametrize("host", ["bad host", "relative/dir", "~/sock", "-x"])
+def test_bad_host(tmp_path: Path, host: str) -> None:
+    err = _error(tmp_path, f'database:\n  host: "{host}"\n  user: u\n  database: d\n')
+    assert "line 2, column 3: database.host must be a host name, an IP address" in err.message
+
+
+@pytest.mark.parametrize("value", ["12345678", f"[{SECRET}]", f"{{x: {SECRET}}}", "true"])
+def test_wrong_password_type_never_echoes_it(tmp_path: Path, value: str) -> None:
+    err = _error(tmp_path, _DB + f"  migrationPassword: {value}\n")
+    assert "database.migrationPassword must be a password (text)" in err.message
+    assert "12345678" not in str(err)
+
+
+def test_every_problem_in_one_paragraph(tmp_path: Path) -> None:
+    err = _error(
+        tmp_path,
+        f"""\
+        registryName: r
+        database:
+          host: h
+          port: abc
+          user: app
+          password: {SECRET}
+          databse: d
+          sslmode: nope
+        """,
+    )
+    assert f"Invalid configuration in {tmp_path / 'config.yaml'}, 3 problems: (1) line 4" in (
+        err.message
+    )
+    assert "(2) line 7, column 3: database.databse" in err.message
+    assert "(3) line 8, column 3: database.sslmode must be one of" in err.message
+    assert err.hint == f"Edit {tmp_path / 'config.yaml'} and run the command again."
