@@ -58,9 +58,7 @@ class TestDatabase:
             return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
 
     def tables(self, schema: str = "public") -> set[str]:
-        rows = self.query(
-            "select tablename from pg_tables where schemaname = %s", (schema,)
-        )
+        rows = self.query("select tablename from pg_tables where schemaname = %s", (schema,))
         return {str(r[0]) for r in rows}
 
     def write_config(self, path: Path, **extra: object) -> Path:
@@ -97,8 +95,9 @@ def _embedded_server() -> ServerInfo:
     server = start_embedded(TEST_STATE_DIR / "pgdata")
     # A throwaway test server need not survive a power cut: without fsync, the checkpoint that
     # every DROP DATABASE forces costs milliseconds instead of a second.
-    with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=server.host, port=server.port, user=server.user, dbname="postgres", autocommit=True
+    ) as conn:
         for setting in ("fsync", "full_page_writes", "synchronous_commit"):
             conn.execute(f"ALTER SYSTEM SET {setting} = off")
         conn.execute("SELECT pg_reload_conf()")

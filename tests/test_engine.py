@@ -24,8 +24,9 @@ from thv_registry.migrations.lock import lock_key
 
 def params(db: TestDatabase, user: str | None = None) -> ConnectionParams:
     s = db.server
-    return ConnectionParams(host=s.host, port=s.port, user=user or s.user, dbname=db.name,
-                            sslmode="disable")
+    return ConnectionParams(
+        host=s.host, port=s.port, user=user or s.user, dbname=db.name, sslmode="disable"
+    )
 
 
 def write_set(root: Path, files: dict[str, str]) -> Path:
@@ -74,7 +75,9 @@ def test_up_all_then_down_all(database: TestDatabase, tmp_path: Path) -> None:
     assert database.tables() == {"schema_migrations", "schema_migrations_history"}
 
 
-def test_schema_migrations_has_golang_migrate_layout(database: TestDatabase, tmp_path: Path) -> None:
+def test_schema_migrations_has_golang_migrate_layout(
+    database: TestDatabase, tmp_path: Path
+) -> None:
     migrator(database, write_set(tmp_path / "m", THREE)).apply(Up(1))
     cols = database.query(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
@@ -122,7 +125,9 @@ def test_failure_in_first_step_leaves_empty_database_untouched(
     assert database.tables() == set()
 
 
-def test_broken_later_file_stops_before_anything_runs(database: TestDatabase, tmp_path: Path) -> None:
+def test_broken_later_file_stops_before_anything_runs(
+    database: TestDatabase, tmp_path: Path
+) -> None:
     root = write_set(tmp_path / "m", THREE)
     (root / "000003_c.up.sql").write_bytes(b"CREATE TABLE c (name text DEFAULT '\xff');\n")
     with pytest.raises(SourceError, match="000003_c.up.sql"):
@@ -136,7 +141,9 @@ def test_non_transactional_step_uses_dirty_protocol(database: TestDatabase, tmp_
     files["000003_c.down.sql"] = "DROP INDEX CONCURRENTLY b_id_idx;\n"
     m = migrator(database, write_set(tmp_path / "m", files))
     events: list[tuple[str, int, bool]] = []
-    m.apply(Up(), on_step=lambda e: events.append((e.phase, e.step.migration.version, e.transactional)))
+    m.apply(
+        Up(), on_step=lambda e: events.append((e.phase, e.step.migration.version, e.transactional))
+    )
     assert ("finished", 3, False) in events and ("finished", 2, True) in events
     assert version(database) == [(3, False)]
     m.apply(Down(1))
@@ -163,10 +170,13 @@ def test_failed_non_transactional_step_stays_dirty_and_blocks(
 
 
 def test_explicit_transaction_in_file(database: TestDatabase, tmp_path: Path) -> None:
-    root = write_set(tmp_path / "m", {
-        "000001_a.up.sql": "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n",
-        "000001_a.down.sql": "DROP TABLE a;\n",
-    })
+    root = write_set(
+        tmp_path / "m",
+        {
+            "000001_a.up.sql": "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n",
+            "000001_a.down.sql": "DROP TABLE a;\n",
+        },
+    )
     migrator(database, root).apply(Up())
     assert version(database) == [(1, False)]
 
@@ -186,11 +196,14 @@ def test_lock_timeout_names_the_holder(database: TestDatabase, tmp_path: Path) -
 def test_table_lock_timeout_retries_then_fails_without_queueing(
     database: TestDatabase, tmp_path: Path
 ) -> None:
-    root = write_set(tmp_path / "m", {
-        **{k: v for k, v in THREE.items() if k.startswith("000001")},
-        "000002_b.up.sql": "ALTER TABLE a ADD COLUMN x int;\n",
-        "000002_b.down.sql": "ALTER TABLE a DROP COLUMN x;\n",
-    })
+    root = write_set(
+        tmp_path / "m",
+        {
+            **{k: v for k, v in THREE.items() if k.startswith("000001")},
+            "000002_b.up.sql": "ALTER TABLE a ADD COLUMN x int;\n",
+            "000002_b.down.sql": "ALTER TABLE a DROP COLUMN x;\n",
+        },
+    )
     m = migrator(database, root, lock_timeout_ms=100, lock_retries=1)
     m.apply(Up(1))
     with database.connect() as reader:
@@ -248,12 +261,16 @@ def test_golang_migrate_state_is_read(
     database: TestDatabase, tmp_path: Path, rows: list[tuple[int, bool]], expected: list[object]
 ) -> None:
     with database.connect() as conn:
-        conn.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
-                     "dirty boolean NOT NULL)")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
+            "dirty boolean NOT NULL)"
+        )
         for row in rows:
             conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)", row)
     plan = migrator(database, write_set(tmp_path / "m", THREE)).plan(Up())
-    assert [(s.migration.version, s.direction.value, s.target_version) for s in plan.steps] == expected
+    assert [
+        (s.migration.version, s.direction.value, s.target_version) for s in plan.steps
+    ] == expected
 
 
 @pytest.mark.parametrize("row", [(2, True), (-1, True)])
@@ -261,18 +278,24 @@ def test_golang_migrate_dirty_states_refuse(
     database: TestDatabase, tmp_path: Path, row: tuple[int, bool]
 ) -> None:
     with database.connect() as conn:
-        conn.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
-                     "dirty boolean NOT NULL)")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
+            "dirty boolean NOT NULL)"
+        )
         conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)", row)
     with pytest.raises(DirtyDatabase):
         migrator(database, write_set(tmp_path / "m", THREE)).apply(Up())
     assert database.query("SELECT version, dirty FROM schema_migrations") == [row]
 
 
-def test_golang_migrate_applied_versions_get_a_baseline(database: TestDatabase, tmp_path: Path) -> None:
+def test_golang_migrate_applied_versions_get_a_baseline(
+    database: TestDatabase, tmp_path: Path
+) -> None:
     with database.connect() as conn:
-        conn.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
-                     "dirty boolean NOT NULL)")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, "
+            "dirty boolean NOT NULL)"
+        )
         conn.execute("CREATE TABLE a (id int PRIMARY KEY)")
         conn.execute("INSERT INTO schema_migrations VALUES (1, false)")
     m = migrator(database, write_set(tmp_path / "m", THREE))
@@ -291,7 +314,9 @@ def test_permission_denied_names_the_user(database: TestDatabase, tmp_path: Path
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     try:
-        m = Migrator(params(database, user=role), Source.from_directory(write_set(tmp_path / "m", THREE)))
+        m = Migrator(
+            params(database, user=role), Source.from_directory(write_set(tmp_path / "m", THREE))
+        )
         with pytest.raises(PermissionDenied) as err:
             m.apply(Up())
         assert role in str(err.value) and "CREATE" in str(err.value)

@@ -37,7 +37,9 @@ def mig(version: int, *, down: bool = True) -> Migration:
     return Migration(version, name, up, dn)
 
 
-def hist(version: int, direction: str, resulting: int | None, *, finished: bool = True) -> HistoryEntry:
+def hist(
+    version: int, direction: str, resulting: int | None, *, finished: bool = True
+) -> HistoryEntry:
     return HistoryEntry(
         version, f"m{version}", direction, None, resulting, NOW, NOW if finished else None
     )
@@ -73,7 +75,9 @@ def steps(p: object) -> list[tuple[int, str, int | None]]:
         (Goto(5), at(5), []),
     ],
 )
-def test_plans_without_history(request_: object, current: VersionState, expected: list[object]) -> None:
+def test_plans_without_history(
+    request_: object, current: VersionState, expected: list[object]
+) -> None:
     p = plan(request_, SET, current)  # type: ignore[arg-type]
     assert steps(p) == expected
     assert p.current == current
@@ -99,8 +103,12 @@ def test_dirty_refuses_every_request_with_force_commands() -> None:
 
 
 def test_dirty_recovery_after_failed_down_names_both_versions() -> None:
-    history = [hist(0, "baseline", None), hist(5, "up", 5), hist(10, "up", 10),
-               hist(10, "down", 5, finished=False)]
+    history = [
+        hist(0, "baseline", None),
+        hist(5, "up", 5),
+        hist(10, "up", 10),
+        hist(10, "down", 5, finished=False),
+    ]
     with pytest.raises(DirtyDatabase) as err:
         plan(Up(), SET, at(5, dirty=True), history)
     message = str(err.value)

@@ -18,8 +18,14 @@ def make(root: Path, *names: str) -> Path:
 
 
 def test_pairs_in_version_order_with_gaps(tmp_path: Path) -> None:
-    root = make(tmp_path, "20240102_b.up.sql", "20240102_b.down.sql", "1_a.up.sql", "1_a.down.sql",
-                ".gitkeep")
+    root = make(
+        tmp_path,
+        "20240102_b.up.sql",
+        "20240102_b.down.sql",
+        "1_a.up.sql",
+        "1_a.down.sql",
+        ".gitkeep",
+    )
     source = Source.from_directory(root)
     assert [(m.version, m.name) for m in source.migrations] == [(1, "a"), (20240102, "b")]
     assert source.migrations[0].up.origin == f"{root}/1_a.up.sql"
@@ -34,13 +40,15 @@ def test_up_without_down_is_allowed(tmp_path: Path) -> None:
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     root = make(
         tmp_path,
-        "000001_a.up.sql", "000001_a.down.sql",
-        "1_again.up.sql",                          # duplicate version 1
-        "000002_b.down.sql",                       # down without up
-        "000003_c.up.sql", "000003_other.down.sql",  # names do not match
-        "notes.txt",                               # stray
-        "000004-d.up.sql",                         # malformed name
-        "000000_zero.up.sql",                      # version 0
+        "000001_a.up.sql",
+        "000001_a.down.sql",
+        "1_again.up.sql",  # duplicate version 1
+        "000002_b.down.sql",  # down without up
+        "000003_c.up.sql",
+        "000003_other.down.sql",  # names do not match
+        "notes.txt",  # stray
+        "000004-d.up.sql",  # malformed name
+        "000000_zero.up.sql",  # version 0
     )
     (root / "sub").mkdir()
     with pytest.raises(SourceError) as err:
@@ -48,9 +56,15 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = err.value.problems
     assert len(problems) == 7, problems
     text = str(err.value)
-    for fragment in ("version 1 is used more than once", "000002_b.down.sql' has no matching up",
-                     "share version 3 but not the description", "'notes.txt' is not a migration",
-                     "'000004-d.up.sql' is not a migration", "version 0", "'sub' is a directory"):
+    for fragment in (
+        "version 1 is used more than once",
+        "000002_b.down.sql' has no matching up",
+        "share version 3 but not the description",
+        "'notes.txt' is not a migration",
+        "'000004-d.up.sql' is not a migration",
+        "version 0",
+        "'sub' is a directory",
+    ):
         assert fragment in text
     assert err.value.exit_code == ExitCode.SOURCE
 

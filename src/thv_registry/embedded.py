@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL (pgserver): the default when no ``--config`` names a server, and for tests.
+"""The embedded PostgreSQL (pgserver): the default without ``--config``, and the tests' server.
 
 The server runs from a per-user data directory and keeps running after the command exits, so the
 next run reuses it (start-up is then a socket check). It listens on a Unix socket only.
@@ -48,7 +48,7 @@ def start_embedded(data_dir: Path | None = None, *, database: str | None = None)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         import pgserver  # heavy: imported only when the embedded server is really used
 
-        server = pgserver.get_server(data_dir, cleanup_mode=None)
+        server = pgserver.get_server(data_dir, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises plain exceptions of several kinds
         raise ConnectionFailed(
             f"Could not start the embedded PostgreSQL in {data_dir}: {exc}.",
@@ -63,7 +63,9 @@ def start_embedded(data_dir: Path | None = None, *, database: str | None = None)
     bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
     if database:
         _ensure_database(socket_dir, port, database)
-    return EmbeddedServer(data_dir, socket_dir, port, "postgres", _server_version(bin_dir, version), bin_dir)
+    return EmbeddedServer(
+        data_dir, socket_dir, port, "postgres", _server_version(bin_dir, version), bin_dir
+    )
 
 
 def _runtime_dir() -> Path:
@@ -87,7 +89,9 @@ def _ensure_database(host: str, port: int, name: str) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=host, port=port, user="postgres", dbname="postgres", autocommit=True
+    ) as c:
         if c.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is None:
             log.info("creating database %s in the embedded server", name)
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

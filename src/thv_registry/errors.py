@@ -58,9 +58,10 @@ class ThvError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message} {self.hint}"
-        return self.message
+        if not self.hint:
+            return self.message
+        end = "" if self.message.rstrip().endswith((".", "!", "?", ":")) else "."
+        return f"{self.message}{end} {self.hint}"
 
 
 class UsageError(ThvError):

@@ -1,12 +1,12 @@
 """The migration engine, usable without the CLI.
 
-    from thv_registry.config import load_config
-    from thv_registry.migrations import Migrator, Source, Up
+from thv_registry.config import load_config
+from thv_registry.migrations import Migrator, Source, Up
 
-    settings = load_config(Path("config.yaml"))
-    migrator = Migrator(settings.migration_params(), Source.embedded())
-    plan = migrator.plan(Up())          # read-only: what would run
-    result = migrator.apply(Up(), confirmed=plan)
+settings = load_config(Path("config.yaml"))
+migrator = Migrator(settings.migration_params(), Source.embedded())
+plan = migrator.plan(Up())          # read-only: what would run
+result = migrator.apply(Up(), confirmed=plan)
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ POLL_INTERVAL_S = 0.1
 
 
 def advisory_lock_id(database_name: str, *additional_names: str) -> int:
-    """golang-migrate's ``GenerateAdvisoryLockId``: CRC-32 of the names joined by NUL, times the salt."""
+    """golang-migrate's ``GenerateAdvisoryLockId``: CRC-32 of the joined names, times a salt."""
     if additional_names:
         database_name = "\x00".join([*additional_names, database_name])
     return (zlib.crc32(database_name.encode()) * ADVISORY_LOCK_ID_SALT) & 0xFFFFFFFF
@@ -93,7 +93,9 @@ def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) 
             )
         if not announced:
             holder = find_holder(conn, key)
-            log.info("waiting for the migration lock held by %s", holder.describe() if holder else "?")
+            log.info(
+                "waiting for the migration lock held by %s", holder.describe() if holder else "?"
+            )
             announced = True
         time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
     try:

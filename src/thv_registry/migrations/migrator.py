@@ -125,7 +125,9 @@ class Migrator:
 
 
 def _same_steps(a: Plan, b: Plan) -> bool:
-    key = lambda p: [(s.migration.version, s.direction, s.target_version) for s in p.steps]  # noqa: E731
+    def key(p: Plan) -> list[tuple[int, str, int | None]]:
+        return [(s.migration.version, s.direction.value, s.target_version) for s in p.steps]
+
     return a.current == b.current and key(a) == key(b)
 
 

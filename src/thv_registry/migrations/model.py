@@ -7,21 +7,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Literal, Protocol
 
 
 class Readable(Protocol):
-    """What a migration file handle must offer: ``pathlib.Path`` and package resources both do."""
+    """What a migration file handle offers: ``pathlib.Path`` and package resources both do."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def read_bytes(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``.up.sql`` or ``.down.sql`` file; read lazily, when it is planned to run or checksummed."""
+    """One ``.up.sql`` or ``.down.sql`` file, read lazily (when it is about to run)."""
 
     origin: str  #: path shown to users, e.g. ``database/migrations/000001_init.up.sql``
     handle: Readable = field(repr=False, compare=False)
@@ -41,10 +42,14 @@ class Migration:
 
     @property
     def label(self) -> str:
-        return f"{self.version:06d}_{self.name}" if self.version < 10**6 else f"{self.version}_{self.name}"
+        return (
+            f"{self.version:06d}_{self.name}"
+            if self.version < 10**6
+            else f"{self.version}_{self.name}"
+        )
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     UP = "up"
     DOWN = "down"
 
@@ -81,7 +86,7 @@ Request = Up | Down | Goto
 
 @dataclass(frozen=True)
 class VersionState:
-    """What ``schema_migrations`` says: ``version is None`` means no version (no row, or no table)."""
+    """What ``schema_migrations`` says: ``version is None`` is no version (no row or no table)."""
 
     version: int | None
     dirty: bool

@@ -107,9 +107,7 @@ def _up_steps(
     return [Step(m, Direction.UP, m.version) for m in pending[:n]]
 
 
-def _down_steps(
-    by_version: dict[int, Migration], applied: set[int], n: int | None
-) -> list[Step]:
+def _down_steps(by_version: dict[int, Migration], applied: set[int], n: int | None) -> list[Step]:
     order = sorted(applied, reverse=True)
     if n is not None and n > len(order):
         raise NotEnoughApplied(
@@ -165,7 +163,11 @@ def dirty_recovery(
     if last is not None and last.resulting_version == current.version:
         if last.direction == "down":
             return (f"reverting {last.version}_{last.name}", current.version, last.version)
-        return (f"applying {last.version}_{last.name}", current.version, _prev(migrations, last.version))
+        return (
+            f"applying {last.version}_{last.name}",
+            current.version,
+            _prev(migrations, last.version),
+        )
     if current.version is None:
         return ("a migration", None, None)
     return (f"migration {current.version}", current.version, _prev(migrations, current.version))

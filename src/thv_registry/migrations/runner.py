@@ -44,7 +44,9 @@ def prepare(step: Step) -> PreparedStep:
     """Read, decode and parse the step's file (raises ``SourceError`` with file:line:col)."""
     data = step.file.read_bytes()
     text = sqlfile.decode(data, step.file.origin)
-    return PreparedStep(step, sqlfile.parse(text, step.file.origin), hashlib.sha256(data).hexdigest())
+    return PreparedStep(
+        step, sqlfile.parse(text, step.file.origin), hashlib.sha256(data).hexdigest()
+    )
 
 
 def run(
@@ -73,8 +75,14 @@ def run(
         applied.append(item.step)
         if on_step:
             on_step(
-                StepEvent("finished", item.step, index, len(prepared), transactional,
-                          time.monotonic() - t0)
+                StepEvent(
+                    "finished",
+                    item.step,
+                    index,
+                    len(prepared),
+                    transactional,
+                    time.monotonic() - t0,
+                )
             )
     return RunResult(plan, tuple(applied), VersionState(version, False), time.monotonic() - started)
 
@@ -107,7 +115,9 @@ class _StepRun:
             except psycopg.Error as exc:
                 raise self._failure(exc, statement) from exc
 
-    def _failure(self, exc: Any, statement: sqlfile.Statement) -> MigrationFailed | PermissionDenied:
+    def _failure(
+        self, exc: Any, statement: sqlfile.Statement
+    ) -> MigrationFailed | PermissionDenied:
         import psycopg
 
         diag = exc.diag
@@ -156,7 +166,8 @@ class _TransactionalStep(_StepRun):
             try:
                 with self.conn.transaction():
                     self.conn.execute(
-                        "SELECT set_config('lock_timeout', %s, true)", (f"{self.lock_timeout_ms}ms",)
+                        "SELECT set_config('lock_timeout', %s, true)",
+                        (f"{self.lock_timeout_ms}ms",),
                     )
                     self._ensure_tables()
                     self._statements(retry_locks=True)
@@ -171,7 +182,10 @@ class _TransactionalStep(_StepRun):
                 log.warning(
                     "%s: a table is locked by another session (lock_timeout %d ms); retrying in "
                     "%.1f s (%d of %d)",
-                    self.step.migration.label, self.lock_timeout_ms, pause, attempt + 1,
+                    self.step.migration.label,
+                    self.lock_timeout_ms,
+                    pause,
+                    attempt + 1,
                     self.lock_retries,
                 )
                 time.sleep(pause)

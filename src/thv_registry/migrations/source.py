@@ -92,7 +92,9 @@ def _validate(root: Traversable, origin: str) -> tuple[Migration, ...]:
         up_files, down_files = ups.get(version, []), downs.get(version, [])
         if len(up_files) > 1 or len(down_files) > 1:
             names = ", ".join(_base(f) for _, f in up_files + down_files)
-            problems.append(f"version {version} is used more than once ({names}); versions must be unique")
+            problems.append(
+                f"version {version} is used more than once ({names}); versions must be unique"
+            )
             continue
         if not up_files:
             problems.append(

@@ -1,0 +1,99 @@
+"""``thv-registry-api``: the root group, its global flags, and the one place errors are mapped.
+
+Commands raise; :class:`RootGroup` turns what escapes into one paragraph on stderr and the exit
+code of :class:`thv_registry.errors.ExitCode` (``--debug`` adds the traceback). Heavy modules
+(psycopg, pydantic, pglast, pgserver) are imported only by the code that needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ExitCode, ThvError
+from .context import AppContext, global_options
+from .migrate import migrate
+from .output import one_paragraph, report_failure
+
+__all__ = ["cli", "main", "RootGroup"]
+
+PROG_NAME = "thv-registry-api"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+class RootGroup(click.Group):
+    """A click group that maps every failure to a message and an exit code, once."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors keep exit 2
+        except KeyboardInterrupt as exc:
+            self._fail(ctx, exc, INTERRUPTED_EXIT, _INTERRUPTED)
+        except Exception as exc:
+            code, message = describe_failure(exc)
+            self._fail(ctx, exc, code, message)
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: BaseException, code: int, message: str) -> None:
+        app = ctx.find_object(AppContext) or AppContext()
+        report_failure(exc, message, exit_code=code, json_mode=app.json_mode, debug=app.debug)
+        raise click.exceptions.Exit(code) from exc
+
+
+_INTERRUPTED = (
+    "Interrupted. Migrations that finished stay applied; one in progress was rolled back, or, "
+    "if it ran outside a transaction, left the database dirty. Check the version before running "
+    "again."
+)
+
+
+def describe_failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and the one-paragraph message for an exception that reached the top."""
+    if isinstance(exc, ThvError):
+        return int(exc.exit_code), one_paragraph(str(exc))
+    psycopg = sys.modules.get("psycopg")  # only loaded if a database was touched
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        return int(ExitCode.FAILURE), (
+            f"database error: {one_paragraph(str(exc)) or type(exc).__name__}. "
+            "Run again with --debug for the details."
+        )
+    return int(ExitCode.FAILURE), (
+        f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. This is a bug; "
+        "run again with --debug and report it with the output."
+    )
+
+
+@click.group(
+    cls=RootGroup,
+    name=PROG_NAME,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@global_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """ToolHive Registry API Server: database migrations (and, later, the registry API).
+
+    Without --config, commands use an embedded PostgreSQL in a per-user data directory;
+    a real deployment always passes --config.
+    """
+    ctx.ensure_object(AppContext).configure_logging()
+
+
+@cli.command("version", short_help="Print the version.")
+def version_command() -> None:
+    """Print the version of thv-registry-api."""
+    from .. import __version__
+
+    click.echo(f"{PROG_NAME} {__version__}")
+
+
+cli.add_command(migrate)
+
+
+def main() -> None:
+    """Entry point of the ``thv-registry-api`` script and of ``python -m thv_registry``."""
+    cli.main(prog_name=PROG_NAME)

@@ -1,0 +1,182 @@
+"""The CLI's shared state: global flags, the config, and a lazily built ``Migrator``.
+
+Like flask's ``ScriptInfo``: one small object is ``ctx.obj``; options only record what was asked,
+and the expensive parts (config validation, the migration set, the embedded server) are built on
+first use, so ``--help`` and usage errors never pay for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .output import Output, configure_logging
+
+if TYPE_CHECKING:
+    from ..config import ConnectionParams, Settings
+    from ..migrations.migrator import Migrator
+    from ..migrations.source import Source
+
+__all__ = [
+    "AppContext",
+    "pass_app",
+    "config_option",
+    "migrations_dir_option",
+    "yes_option",
+    "global_options",
+]
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    """Global flags and per-command inputs, plus the lazily loaded settings and migrator."""
+
+    debug: bool = False
+    log_format: str = "text"
+    config_path: Path | None = None
+    migrations_dir: Path | None = None
+    _settings: Settings | None = field(default=None, init=False, repr=False)
+    _settings_loaded: bool = field(default=False, init=False, repr=False)
+    _migrator: Migrator | None = field(default=None, init=False, repr=False)
+
+    @property
+    def json_mode(self) -> bool:
+        return self.log_format == "json"
+
+    def configure_logging(self) -> None:
+        configure_logging(debug=self.debug, json_mode=self.json_mode)
+
+    def output(self, source: Source | None = None) -> Output:
+        names = {m.version: m.name for m in source.migrations} if source else None
+        return Output(json_mode=self.json_mode, debug=self.debug, names=names)
+
+    @property
+    def settings(self) -> Settings | None:
+        """The validated config file, or None when no ``--config`` was given."""
+        if not self._settings_loaded:
+            if self.config_path is not None:
+                from ..config import load_config
+
+                self._settings = load_config(self.config_path)
+            self._settings_loaded = True
+        return self._settings
+
+    @property
+    def migrator(self) -> Migrator:
+        """A ``Migrator`` for the configured (or embedded) database and the chosen migration set."""
+        if self._migrator is None:
+            from ..migrations import migrator as m
+            from ..migrations.source import load_source
+
+            settings = self.settings  # config errors first: they need no files and no server
+            source = load_source(self.migrations_dir)
+            tuning = settings.migrations if settings is not None else None
+            self._migrator = m.Migrator(
+                self._connection_params(),
+                source,
+                lock_wait_s=tuning.lock_wait_seconds if tuning else m.DEFAULT_LOCK_WAIT_S,
+                lock_timeout_ms=tuning.lock_timeout_ms if tuning else m.DEFAULT_LOCK_TIMEOUT_MS,
+                lock_retries=tuning.lock_retries if tuning else m.DEFAULT_LOCK_RETRIES,
+            )
+        return self._migrator
+
+    def _connection_params(self) -> ConnectionParams:
+        settings = self.settings
+        if settings is not None and settings.database is not None:
+            return settings.migration_params()
+        return self._embedded_params()
+
+    def _embedded_params(self) -> ConnectionParams:
+        """Start (or reuse) the embedded PostgreSQL and say so: deployments pass --config."""
+        from ..config import ConnectionParams
+        from ..embedded import DEFAULT_DATABASE, start_embedded
+
+        server = start_embedded(database=DEFAULT_DATABASE)
+        if self.config_path is None:
+            why = "pass --config to use your own server."
+        else:
+            why = f"{self.config_path} has no database: block; add one to use your own server."
+        self.output().notice(
+            f"Using the embedded PostgreSQL {server.version} (data in {server.data_dir}, "
+            f"database {DEFAULT_DATABASE}); {why}"
+        )
+        return ConnectionParams(
+            host=server.host,
+            port=server.port,
+            user=server.user,
+            dbname=DEFAULT_DATABASE,
+            sslmode="disable",
+        )
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """An option callback that records a given value on the ``AppContext``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return  # not given here: keep what an outer command set
+        app = ctx.ensure_object(AppContext)
+        setattr(app, attr, value)
+        if attr in {"debug", "log_format"}:
+            app.configure_logging()
+
+    return callback
+
+
+def config_option(f: FC) -> FC:
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="THV_REGISTRY_CONFIG",
+        expose_value=False,
+        callback=_setter("config_path"),
+        help="Configuration file (YAML) with a database: block. Without it, the embedded "
+        "PostgreSQL is used. [env: THV_REGISTRY_CONFIG]",
+    )(f)
+
+
+def migrations_dir_option(f: FC) -> FC:
+    return click.option(
+        "--migrations-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="THV_REGISTRY_MIGRATIONS_DIR",
+        expose_value=False,
+        callback=_setter("migrations_dir"),
+        help="Read migrations from this directory instead of the embedded set. "
+        "[env: THV_REGISTRY_MIGRATIONS_DIR]",
+    )(f)
+
+
+def yes_option(f: FC) -> FC:
+    return click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts and CI)."
+    )(f)
+
+
+def global_options(f: FC) -> FC:
+    """``--debug`` and ``--log-format``, also accepted after a subcommand (cobra-style)."""
+    f = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default=None,
+        expose_value=False,
+        callback=_setter("log_format"),
+        help="Output format: text for people, json (one object per line) for programs.",
+    )(f)
+    return click.option(
+        "--debug",
+        is_flag=True,
+        default=False,
+        expose_value=False,
+        callback=_setter("debug"),
+        help="Show tracebacks and debug logging (including the SQL sent).",
+    )(f)

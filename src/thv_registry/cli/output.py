@@ -1,0 +1,234 @@
+"""What the CLI shows: plans, progress, results and errors, as text or as JSON lines.
+
+Results and progress go to stdout; notices, prompts and errors go to stderr. With
+``--log-format json`` stdout carries one JSON object per line (``event``: ``plan``, ``step``,
+``done``, ``cancelled``) and stderr carries JSON log records, so both can be parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from ..errors import Cancelled
+from ..migrations.model import Direction, Down, Plan, RunResult, Step, StepEvent, VersionState
+
+__all__ = ["Output", "configure_logging", "report_failure", "one_paragraph"]
+
+DATA_LOSS_WARNING = (
+    "Reverting drops the tables, columns and data these migrations created; the data cannot be "
+    "recovered from the database."
+)
+_HANDLER_NAME = "thv-registry-cli"
+
+
+class Output:
+    """Renders engine results for a person (text) or a program (JSON lines)."""
+
+    def __init__(self, *, json_mode: bool, debug: bool, names: Mapping[int, str] | None = None):
+        self.json_mode = json_mode
+        self.debug = debug
+        self.names: Mapping[int, str] = names or {}
+
+    def notice(self, message: str) -> None:
+        """Tell the user something about how the command runs (stderr)."""
+        if self.json_mode:
+            _echo_json_record("info", "thv_registry.cli", message)
+        else:
+            click.echo(message, err=True)
+
+    def plan(self, plan: Plan, *, target: str) -> None:
+        if self.json_mode:
+            self._json(
+                event="plan",
+                database=target,
+                current_version=plan.current.version,
+                dirty=plan.current.dirty,
+                final_version=plan.final_version,
+                steps=[_step_json(s) for s in plan.steps],
+            )
+            return
+        verb = "revert" if plan.direction is Direction.DOWN else "apply"
+        lines = [
+            f"Database:          {target}",
+            f"Current version:   {self._version(plan.current)}",
+            f"Migrations to {verb} ({len(plan.steps)}):",
+            *(f"  {s.direction.value:<4} {_label(s)}" for s in plan.steps),
+            f"Resulting version: {self._version(VersionState(plan.final_version, False))}",
+        ]
+        if plan.direction is Direction.DOWN:
+            lines.append(f"WARNING: {DATA_LOSS_WARNING}")
+        click.echo("\n".join(lines))
+
+    def confirm(self, plan: Plan) -> bool:
+        """Ask before running ``plan``: ``up`` takes y/yes, ``down`` only ``yes``."""
+        count = _count(len(plan.steps))
+        if plan.direction is Direction.DOWN:
+            answer = read_answer(f"Revert {count}? Type 'yes' to revert: ")
+            return answer.lower() == "yes"
+        answer = read_answer(f"Apply {count}? [y/N]: ")
+        return answer.lower() in {"y", "yes"}
+
+    def cancelled(self) -> None:
+        if self.json_mode:
+            self._json(event="cancelled")
+        else:
+            click.echo("Cancelled; nothing was changed.")
+
+    def step(self, event: StepEvent) -> None:
+        """The ``on_step`` callback: a line per finished step (and per started one with --debug)."""
+        if event.phase == "started":
+            if self.debug and not self.json_mode:
+                verb = "Applying" if event.step.direction is Direction.UP else "Reverting"
+                click.echo(f"{verb} {_label(event.step)} ...")
+            return
+        if self.json_mode:
+            self._json(event="step", **_step_json(event.step), duration_s=event.duration_s)
+            return
+        verb = "Applied" if event.step.direction is Direction.UP else "Reverted"
+        click.echo(f"{verb} {_label(event.step)} ({event.duration_s or 0.0:.3f} s)")
+
+    def nothing_to_do(self, plan: Plan) -> None:
+        if self.json_mode:
+            self._done(plan.current, steps=0)
+        elif isinstance(plan.request, Down):
+            click.echo(f"Nothing to revert; the database {self._at(plan.current)}.")
+        else:
+            click.echo(f"No pending migrations; database {self._at(plan.current)}.")
+
+    def done(self, result: RunResult) -> None:
+        if self.json_mode:
+            self._done(result.final, steps=len(result.applied), duration_s=result.duration_s)
+        elif result.final.version is None:
+            click.echo("Database now has no version (all migrations reverted).")
+        else:
+            click.echo(f"Database is now at version {self._version(result.final)}.")
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _version(self, state: VersionState) -> str:
+        """``3 (add_x)``, ``no version``; ``, dirty`` appended when it is."""
+        if state.version is None:
+            text = "no version"
+        else:
+            name = self.names.get(state.version)
+            text = f"{state.version}" + (f" ({name})" if name else "")
+        return text + (", dirty" if state.dirty else "")
+
+    def _at(self, state: VersionState) -> str:
+        if state.version is None and not state.dirty:
+            return "has no version"
+        return f"is at version {self._version(state)}"
+
+    def _done(self, state: VersionState, **extra: Any) -> None:
+        self._json(event="done", version=state.version, dirty=state.dirty, **extra)
+
+    def _json(self, **fields: Any) -> None:
+        click.echo(json.dumps(fields))
+
+
+def read_answer(question: str) -> str:
+    """Prompt on stderr and read one line from stdin; no answer at all raises ``Cancelled``.
+
+    Reads a line rather than using a terminal-only prompt, so answers can be piped in; end of
+    input or a closed stdin fails at once instead of waiting for input that cannot come.
+    """
+    click.echo(question, nl=False, err=True)
+    line = ""
+    stream = sys.stdin
+    if stream is not None and not stream.closed:
+        try:
+            line = stream.readline()
+        except (OSError, ValueError):  # bad descriptor, undecodable bytes
+            line = ""
+    if not line or not stream.isatty():
+        click.echo(err=True)  # a terminal echoes the user's Enter; piped input does not
+    if not line:
+        raise Cancelled(
+            "Confirmation is required but no answer could be read (standard input is closed or "
+            "at its end); nothing was changed.",
+            hint="Pass --yes to confirm in non-interactive runs (CI jobs, containers, scripts).",
+        )
+    return line.strip()
+
+
+def report_failure(
+    exc: BaseException, message: str, *, exit_code: int, json_mode: bool, debug: bool
+) -> None:
+    """Print a failure once, on stderr; with ``debug`` the traceback comes first."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if json_mode:
+        _echo_json_record("error", "thv_registry.cli", message, exit_code=exit_code)
+    else:
+        click.echo(f"Error: {message}", err=True)
+
+
+def one_paragraph(text: str) -> str:
+    """Join a multi-line message (the server's detail and hint lines) into one paragraph."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+# -- logging -------------------------------------------------------------------------------------
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = _record(record.levelname.lower(), record.name, record.getMessage())
+        fields["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields)
+
+
+def configure_logging(*, debug: bool, json_mode: bool) -> None:
+    """Log to stderr: ours at INFO (DEBUG with --debug), everyone else's at WARNING (DEBUG)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(_JsonFormatter() if json_mode else _TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("thv_registry").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _record(level: str, logger: str, message: str, **extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    return {"time": now, "level": level, "logger": logger, "message": message, **extra}
+
+
+def _echo_json_record(level: str, logger: str, message: str, **extra: Any) -> None:
+    click.echo(json.dumps(_record(level, logger, message, **extra)), err=True)
+
+
+def _label(step: Step) -> str:
+    return f"{step.migration.version:06d} {step.migration.name}"
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {
+        "direction": step.direction.value,
+        "version": step.migration.version,
+        "name": step.migration.name,
+    }
+
+
+def _count(n: int) -> str:
+    return f"{n} migration" + ("" if n == 1 else "s")

@@ -1,0 +1,143 @@
+"""The built wheel migrates with no source tree around: installed in a fresh venv, run elsewhere.
+
+The fresh venv borrows the already-installed third-party dependencies through a path entry (so the
+test needs no network), but thv_registry itself comes only from the wheel: the editable install's
+hook is not processed there, which the test checks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, TestDatabase
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    base = tmp_path_factory.mktemp("wheel")
+    dist = base / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        cwd=base,
+    )
+    (wheel,) = dist.glob("thv_registry-*.whl")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "_dev_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        cwd=base,
+    )
+    yield venv
+
+
+def run(venv: Path, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv / "bin" / "thv-registry-api"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_wheel_carries_the_migrations(wheel_venv: Path, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            str(wheel_venv / "bin" / "python"),
+            "-c",
+            "import thv_registry, thv_registry.database as d; "
+            "print(thv_registry.__file__); "
+            "print(sorted(p.name for p in d.embedded_migrations().iterdir()))",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].startswith(str(wheel_venv)), out
+    assert "000001_init.up.sql" in out[1] and "000001_init.down.sql" in out[1]
+
+
+def test_installed_wheel_migrates_up_and_down_from_an_unrelated_directory(
+    wheel_venv: Path, database: TestDatabase, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    config = database.write_config(tmp_path / "config.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    up = run(
+        wheel_venv, "migrate", "up", "--config", str(config), "--yes", cwd=elsewhere, env=cli_env
+    )
+    assert up.returncode == 0, up.stderr
+    assert database.query("SELECT version, dirty FROM schema_migrations") == [(1, False)]
+    assert {"source", "registry", "entry_version"} <= database.tables()
+    down = run(
+        wheel_venv,
+        "migrate",
+        "down",
+        "--config",
+        str(config),
+        "--num-steps",
+        "1",
+        "--yes",
+        cwd=elsewhere,
+        env=cli_env,
+    )
+    assert down.returncode == 0, down.stderr
+    assert database.tables() == {"schema_migrations", "schema_migrations_history"}
+
+
+def test_installed_wheel_uses_the_embedded_default(
+    wheel_venv: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    data_dir = tmp_path / "embedded" / "pgdata"
+    data_dir.parent.mkdir()
+    env = {**cli_env, "THV_REGISTRY_EMBEDDED_DIR": str(data_dir)}
+    try:
+        first = run(wheel_venv, "migrate", "up", "--yes", cwd=tmp_path, env=env)
+        assert first.returncode == 0, first.stderr
+        assert "embedded PostgreSQL" in first.stdout + first.stderr
+        again = run(wheel_venv, "migrate", "up", "--yes", cwd=tmp_path, env=env)
+        assert again.returncode == 0, again.stderr
+        assert "No pending migrations" in again.stdout + again.stderr
+    finally:
+        import pgserver
+
+        pgserver.get_server(data_dir, cleanup_mode="delete").cleanup()
