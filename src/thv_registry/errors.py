@@ -6,7 +6,9 @@ The library raises these; the CLI prints ``str(error)`` (message, then hint) onc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 __all__ = [
     "ExitCode",
@@ -21,11 +23,14 @@ __all__ = [
     "MissingDownFile",
     "OutOfOrder",
     "MissingFromSource",
+    "ChecksumMismatch",
     "StateChanged",
     "Cancelled",
     "DirtyDatabase",
     "LockTimeout",
     "MigrationFailed",
+    "BackupUnavailable",
+    "BackupFailed",
 ]
 
 
@@ -123,6 +128,17 @@ class MissingFromSource(PlanRefused):
     pass
 
 
+class ChecksumMismatch(PlanRefused):
+    """An applied migration's file changed since it was applied (sha256 in the history).
+
+    ``changed`` holds the ``ChangedFile`` records (version, origin, recorded and actual sha256).
+    """
+
+    def __init__(self, message: str, *, changed: Sequence[Any], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.changed = tuple(changed)
+
+
 class StateChanged(PlanRefused):
     """Another runner changed the state while a person was reading the plan."""
 
@@ -159,3 +175,15 @@ class MigrationFailed(ThvError):
         super().__init__(message, hint=hint)
         self.sqlstate = sqlstate
         self.location = location
+
+
+class BackupUnavailable(ThvError):
+    """No pg_dump able to dump this server was found; the revert was refused, nothing ran."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class BackupFailed(ThvError):
+    """pg_dump failed before a revert; the revert was refused, nothing ran."""
+
+    exit_code = ExitCode.REFUSED
