@@ -137,5 +137,6 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THV_REGISTRY_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["NO_COLOR"] = "1"
+    env["THV_REGISTRY_BACKUP_DIR"] = str(tmp_path / "backups")  # never the user's real one
     env.setdefault("PATH", os.path.dirname(sys.executable))
     return env

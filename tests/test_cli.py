@@ -181,14 +181,15 @@ def test_down_one_step_then_all_the_way(
 
     one = cli("migrate", "down", "-n", "1", *common)
     assert one.returncode == 0, one.stderr
-    assert one.stdout.splitlines()[0].startswith("Reverted 000003 c (")
+    assert one.stdout.splitlines()[0].startswith("Backup written to ")  # before any revert
+    assert one.stdout.splitlines()[2].startswith("Reverted 000003 c (")
     assert one.stdout.splitlines()[-1] == "Database is now at version 2 (b)."
     assert version_of(database) == (2, False)
     assert database.tables() == {"a", "b"} | STATE_TABLES
 
     rest = cli("migrate", "down", "--num-steps", "0", *common)
     assert rest.returncode == 0, rest.stderr
-    assert [line.split(" (")[0] for line in rest.stdout.splitlines()[:2]] == [
+    assert [line.split(" (")[0] for line in rest.stdout.splitlines()[2:4]] == [
         "Reverted 000002 b",
         "Reverted 000001 a",
     ]

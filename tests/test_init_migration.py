@@ -32,21 +32,18 @@ EXPECTED_TABLES = {
     "registry_sync",
     "registry_entry",
     "entry_version",
-    "latest_entry_version",
     "mcp_server",
     "mcp_server_package",
     "mcp_server_remote",
-    "mcp_server_icon",
 }
 
 EXPECTED_ENUMS = {
     "source_type": ["git", "api", "file", "managed", "kubernetes"],
     "creation_type": ["API", "CONFIG"],
     "sync_status": ["IN_PROGRESS", "COMPLETED", "FAILED"],
-    "entry_type": ["MCP", "SKILL"],
+    "entry_type": ["MCP"],
     "version_status": ["ACTIVE", "DEPRECATED", "DELETED"],
     "transport_type": ["stdio", "streamable-http", "sse"],
-    "icon_theme": ["LIGHT", "DARK"],
 }
 
 # Everything in schema public that a migration could create, alter or drop, plus the database's
@@ -169,14 +166,14 @@ def first_upstream_server() -> dict[str, Any]:
 
 def insert_sample(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """A source, a registry using it at position 0, its sync state, and one MCP server version
-    (the upstream sample's first server) with a package, a remote, an icon and a latest pointer."""
+    (the upstream sample's first server) with a package and a remote."""
     server = first_upstream_server()
     package = server["packages"][0]
     ids: dict[str, Any] = {}
     with conn.transaction():
         ids["source"] = conn.execute(
             """INSERT INTO source (name, source_type, source_config, filter_config, sync_schedule)
-               VALUES ('upstream-file', 'file', %s, %s, interval '30 minutes') RETURNING id""",
+               VALUES ('upstream-file', 'file', %s, %s, '30m') RETURNING id""",
             (
                 Jsonb({"path": "examples/upstream-registry.json"}),
                 Jsonb({"names": {"include": ["io.github.stacklok/*"]}}),
@@ -191,9 +188,8 @@ def insert_sample(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         )
         conn.execute(
             """INSERT INTO registry_sync (source_id, sync_status, started_at, ended_at,
-                                          last_success_at, attempt_count, last_sync_hash,
-                                          server_count)
-               VALUES (%s, 'COMPLETED', now(), now(), now(), 1, %s, 12)""",
+                                          last_success_at, attempt_count, last_sync_hash)
+               VALUES (%s, 'COMPLETED', now(), now(), now(), 1, %s)""",
             (ids["source"], "sha256:" + "ab" * 32),
         )
         ids["entry"] = conn.execute(
@@ -252,16 +248,6 @@ def insert_sample(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                 Jsonb([{"name": "Authorization", "isSecret": True, "isRequired": True}]),
                 Jsonb({"region": {"default": "eu", "choices": ["eu", "us"]}}),
             ),
-        )
-        conn.execute(
-            """INSERT INTO mcp_server_icon (server_id, position, source_uri, mime_type, sizes,
-                                            theme)
-               VALUES (%s, 0, 'https://example.com/icon.png', 'image/png', '{48x48}', 'DARK')""",
-            (ids["version"],),
-        )
-        conn.execute(
-            "INSERT INTO latest_entry_version (entry_id, version) VALUES (%s, %s)",
-            (ids["entry"], server["version"]),
         )
     return ids
 
@@ -378,14 +364,13 @@ def test_up_down_up_restores_the_catalog_exactly(conn: psycopg.Connection[Any]) 
     detail = conn.execute(
         """SELECT e.name, v.version, v.status::text, s.repository_type,
                   p.transport::text, p.env_vars -> 0 ->> 'name', r.transport::text,
-                  l.version IS NOT NULL AS is_latest, rs.position
+                  rs.position
              FROM registry_source rs
              JOIN registry_entry e ON e.source_id = rs.source_id
              JOIN entry_version v ON v.entry_id = e.id
              JOIN mcp_server s ON s.version_id = v.id
              JOIN mcp_server_package p ON p.server_id = s.version_id
              JOIN mcp_server_remote r ON r.server_id = s.version_id
-             LEFT JOIN latest_entry_version l ON l.entry_id = e.id AND l.version = v.version
             WHERE rs.registry_id = %s""",
         (ids["registry"],),
     ).fetchall()
@@ -398,7 +383,6 @@ def test_up_down_up_restores_the_catalog_exactly(conn: psycopg.Connection[Any]) 
             "stdio",
             "ADB_MYSQL_HOST",
             "streamable-http",
-            True,
             0,
         )
     ]
@@ -531,18 +515,20 @@ def test_constraints(conn: psycopg.Connection[Any]) -> None:
         ids["version"],
     )
 
-    # The latest pointer must name a version of its own entry.
-    second = conn.execute(
-        "INSERT INTO registry_entry (source_id, name)"
-        " VALUES (%s, 'io.github.x/other') RETURNING id",
-        (ids["source"],),
-    ).fetchone()[0]  # type: ignore[index]
+    # Only the kinds the schema knows (000006_skills adds SKILL).
     _fails(
         conn,
-        errors.ForeignKeyViolation,
-        "INSERT INTO latest_entry_version (entry_id, version) VALUES (%s, '1.0.0')",
-        second,
+        errors.InvalidTextRepresentation,
+        "INSERT INTO registry_entry (source_id, entry_type, name) VALUES (%s, 'SKILL', 'x')",
+        ids["source"],
     )
+    for schedule in (" ", "daily", "30", "1d", "-5m"):  # a Go duration in h, m, s, ms or us
+        _fails(
+            conn,
+            errors.CheckViolation,
+            "INSERT INTO source (name, source_type, sync_schedule) VALUES ('y', 'git', %s)",
+            schedule,
+        )
 
     # A source used by a registry cannot be deleted; deleting the registry releases it, and
     # deleting the source then removes everything that came from it.

@@ -1,19 +1,24 @@
--- 000001_init (up): create the registry's schema.
+-- 000001_init (up): create the registry's core schema.
 --
 -- Creates the enum types and tables that hold registry data sources, the
 -- registries built from them, per-source sync state, and the MCP server
 -- catalogue (entries, their versions, and each version's ServerDetail with its
--- packages, remotes and icons).
+-- packages and remotes).
 --
 -- The layout follows the Go ToolHive Registry API Server's schema
 -- (github.com/stacklok/toolhive-registry-server, database/migrations/ as it
 -- stands after its migration 000026), with the same table and column names so
 -- that its queries carry over: source, registry, registry_source,
--- registry_sync, registry_entry, entry_version, latest_entry_version,
--- mcp_server, mcp_server_package, mcp_server_remote, mcp_server_icon.
--- Deliberate differences: NOT NULL timestamps, enums instead of free text
--- where the value set is closed, a status per version, explicit positions for
--- packages/remotes/icons, and integrity enforced by keys instead of triggers.
+-- registry_sync, registry_entry, entry_version, mcp_server,
+-- mcp_server_package, mcp_server_remote. Deliberate differences: NOT NULL
+-- timestamps, enums instead of free text where the value set is closed, a
+-- status per version, explicit positions for packages and remotes, and
+-- integrity enforced by keys instead of triggers.
+--
+-- The later migrations complete the data model: claims (000002), the
+-- scheduling interval (000003), the latest-version pointer (000004), icons
+-- (000005), skills (000006), sync counters (000007) and the claims index
+-- (000008).
 --
 -- Every statement here is transactional; the migration engine runs this file
 -- in one transaction together with its schema_migrations update. Only
@@ -47,10 +52,9 @@ CREATE TYPE sync_status AS ENUM (
     'FAILED'
 );
 
--- Kind of catalogue entry. Only MCP servers have detail tables so far.
+-- Kind of catalogue entry. 000006_skills adds 'SKILL'.
 CREATE TYPE entry_type AS ENUM (
-    'MCP',
-    'SKILL'
+    'MCP'
 );
 
 -- Lifecycle status of one version (the MCP Registry API's
@@ -68,12 +72,6 @@ CREATE TYPE transport_type AS ENUM (
     'sse'
 );
 
--- Theme an icon is designed for; NULL means any theme.
-CREATE TYPE icon_theme AS ENUM (
-    'LIGHT',
-    'DARK'
-);
-
 -- ============================================================================
 -- Sources and registries
 -- ============================================================================
@@ -88,8 +86,7 @@ CREATE TABLE source (
     source_config JSONB,                       -- type-specific settings (URL, path, branch, ...)
     filter_config JSONB,                       -- name/tag include/exclude rules
     syncable      BOOLEAN NOT NULL DEFAULT true, -- false for managed/kubernetes/inline data
-    sync_schedule INTERVAL,                    -- how often to sync; NULL when not synced
-    claims        JSONB,                       -- authorization claims inherited by entries
+    sync_schedule TEXT,                        -- Go duration as configured (30m); NULL: not synced
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT source_name_key UNIQUE (name),
@@ -98,8 +95,8 @@ CREATE TABLE source (
         CHECK (source_config IS NULL OR jsonb_typeof(source_config) = 'object'),
     CONSTRAINT source_filter_config_check
         CHECK (filter_config IS NULL OR jsonb_typeof(filter_config) = 'object'),
-    CONSTRAINT source_sync_schedule_check
-        CHECK (sync_schedule IS NULL OR sync_schedule > INTERVAL '0')
+    CONSTRAINT source_sync_schedule_check  -- a Go duration in h, m, s, ms or us
+        CHECK (sync_schedule ~ '^([0-9]+(\.[0-9]+)?(h|m|s|ms|us))+$')
 );
 
 -- There is at most one managed source (the store written through the API).
@@ -111,7 +108,6 @@ CREATE TABLE registry (
     id            UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     name          TEXT NOT NULL,
     creation_type creation_type NOT NULL DEFAULT 'CONFIG',
-    claims        JSONB,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT registry_name_key UNIQUE (name),
@@ -149,12 +145,10 @@ CREATE TABLE registry_sync (
     attempt_count            BIGINT NOT NULL DEFAULT 0, -- consecutive attempts since the last success
     last_sync_hash           TEXT,        -- hash of the data applied by the last successful sync
     last_applied_filter_hash TEXT,        -- hash of the filter in force at that sync
-    server_count             BIGINT NOT NULL DEFAULT 0,
     created_at               TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at               TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT registry_sync_source_id_key UNIQUE (source_id),
-    CONSTRAINT registry_sync_attempt_count_check CHECK (attempt_count >= 0),
-    CONSTRAINT registry_sync_server_count_check CHECK (server_count >= 0)
+    CONSTRAINT registry_sync_attempt_count_check CHECK (attempt_count >= 0)
 );
 
 -- ============================================================================
@@ -168,7 +162,6 @@ CREATE TABLE registry_entry (
     source_id  UUID NOT NULL REFERENCES source (id) ON DELETE CASCADE,
     entry_type entry_type NOT NULL DEFAULT 'MCP',
     name       TEXT NOT NULL,
-    claims     JSONB, -- set on first publish; the same for every version
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT registry_entry_source_id_entry_type_name_key UNIQUE (source_id, entry_type, name),
@@ -200,18 +193,6 @@ CREATE TABLE entry_version (
 
 -- "updated_since" listings and incremental reads.
 CREATE INDEX entry_version_updated_at_idx ON entry_version (updated_at);
-
--- The latest version of each entry (isLatest, version=latest). The key on
--- (entry_id, version) guarantees that it is a version of that same entry;
--- deleting that version deletes the pointer, and the writer chooses a new one.
-CREATE TABLE latest_entry_version (
-    entry_id   UUID PRIMARY KEY,
-    version    TEXT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT latest_entry_version_entry_id_version_fkey
-        FOREIGN KEY (entry_id, version) REFERENCES entry_version (entry_id, version)
-        ON DELETE CASCADE ON UPDATE CASCADE
-);
 
 -- ============================================================================
 -- MCP server details (ServerDetail of one version)
@@ -294,18 +275,4 @@ CREATE TABLE mcp_server_remote (
         CHECK (transport_headers IS NULL OR jsonb_typeof(transport_headers) = 'array'),
     CONSTRAINT mcp_server_remote_transport_variables_check
         CHECK (transport_variables IS NULL OR jsonb_typeof(transport_variables) = 'object')
-);
-
--- ServerDetail.icons[], in order.
-CREATE TABLE mcp_server_icon (
-    id         UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    server_id  UUID NOT NULL REFERENCES mcp_server (version_id) ON DELETE CASCADE,
-    position   INTEGER NOT NULL, -- index in icons[]
-    source_uri TEXT NOT NULL,    -- src
-    mime_type  TEXT,             -- mimeType
-    sizes      TEXT[],           -- sizes ("48x48", "any")
-    theme      icon_theme,       -- theme; NULL means any
-    CONSTRAINT mcp_server_icon_server_id_position_key UNIQUE (server_id, position),
-    CONSTRAINT mcp_server_icon_position_check CHECK (position >= 0),
-    CONSTRAINT mcp_server_icon_source_uri_check CHECK (source_uri <> '')
 );

@@ -97,3 +97,17 @@ cli.add_command(migrate)
 def main() -> None:
     """Entry point of the ``thv-registry-api`` script and of ``python -m thv_registry``."""
     cli.main(prog_name=PROG_NAME)
+
+
+from .verify import verify_command  # noqa: E402
+
+migrate.add_command(verify_command)
+
+from .authoring import create_command, lint_command  # noqa: E402
+
+migrate.add_command(lint_command)
+migrate.add_command(create_command)
+
+from .prime_db import prime_db_command  # noqa: E402
+
+cli.add_command(prime_db_command)

@@ -1,12 +1,16 @@
-"""``migrate up|down``: plan, confirm, apply. The engine decides; this shows and asks."""
+"""``migrate up|down|goto``: plan, show, confirm, apply. The engine decides; this shows and asks.
+
+``status``, ``version`` and ``force`` live in :mod:`.migrate_state`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from ..migrations.model import Down, Request, Up
+from ..migrations.model import Direction, Down, Goto, Plan, Request, Up
 from .context import (
     AppContext,
     config_option,
@@ -15,8 +19,18 @@ from .context import (
     pass_app,
     yes_option,
 )
+from .migrate_state import (
+    NEGATIVE_ARGUMENT,
+    force_command,
+    output_for,
+    output_option,
+    status_command,
+    version_command,
+)
 
 __all__ = ["migrate"]
+
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 DOWN_NEEDS_STEPS = (
     "For safety, 'migrate down' needs --num-steps N: N reverts the last N applied migrations, "
@@ -39,6 +53,36 @@ def _require_num_steps(ctx: click.Context, param: click.Parameter, value: Any) -
     return value
 
 
+def dry_run_option(f: FC) -> FC:
+    return click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Show the plan (statements, locks, rewrites, transaction) and change nothing.",
+    )(f)
+
+
+def no_backup_option(f: FC) -> FC:
+    return click.option(
+        "--no-backup",
+        is_flag=True,
+        help="Revert without taking a pg_dump backup first. Backups go to "
+        "$THV_REGISTRY_BACKUP_DIR (default ~/.local/share/thv-registry/backups); pg_dump comes "
+        "from $THV_REGISTRY_PG_DUMP, PATH, /usr/lib/postgresql/*/bin or the embedded server.",
+    )(f)
+
+
+def accept_changed_option(f: FC) -> FC:
+    return click.option(
+        "--accept-changed",
+        "accept_changed",
+        type=click.IntRange(min=1),
+        multiple=True,
+        metavar="VERSION",
+        help="Continue although the file of this applied version changed since it was applied; "
+        "the new checksum is recorded in the history (repeatable).",
+    )(f)
+
+
 @migrate.command("up", short_help="Apply pending migrations.")
 @config_option
 @migrations_dir_option
@@ -50,16 +94,28 @@ def _require_num_steps(ctx: click.Context, param: click.Parameter, value: Any) -
     show_default=True,
     help="Apply only the next N pending migrations; 0 applies all of them.",
 )
+@accept_changed_option
+@dry_run_option
+@output_option
 @yes_option
 @global_options
 @pass_app
-def up_command(app: AppContext, num_steps: int, yes: bool) -> None:
+def up_command(
+    app: AppContext,
+    num_steps: int,
+    accept_changed: tuple[int, ...],
+    dry_run: bool,
+    output: str | None,
+    yes: bool,
+) -> None:
     """Apply pending migrations: all of them, or the next --num-steps N.
 
-    Without --yes, the plan (database, current version, each migration) is shown and must be
-    confirmed with 'y' or 'yes'.
+    Without --yes, the plan (database, current version, each migration with its statements and
+    the locks they take) is shown and must be confirmed with 'y' or 'yes'. An applied migration
+    whose file changed since it was applied stops the run, unless --accept-changed names it.
     """
-    _migrate(app, Up(num_steps or None), yes=yes)
+    request = Up(num_steps or None, accept_changed=frozenset(accept_changed))
+    _migrate(app, request, yes=yes, dry_run=dry_run, output=output)
 
 
 @migrate.command("down", short_help="Revert applied migrations (may lose data).")
@@ -72,35 +128,100 @@ def up_command(app: AppContext, num_steps: int, yes: bool) -> None:
     callback=_require_num_steps,
     help="Required. Revert the last N applied migrations; 0 reverts all of them.",
 )
+@no_backup_option
+@dry_run_option
+@output_option
 @yes_option
 @global_options
 @pass_app
-def down_command(app: AppContext, num_steps: int, yes: bool) -> None:
+def down_command(
+    app: AppContext, num_steps: int, no_backup: bool, dry_run: bool, output: str | None, yes: bool
+) -> None:
     """Revert the last --num-steps N applied migrations (0: all the way down).
 
-    Reverting drops what the migrations created, data included. Without --yes, the plan is
-    shown with a warning and must be confirmed by typing 'yes'.
+    Reverting drops what the migrations created, data included, so a pg_dump backup is taken
+    first (unless --no-backup). Without --yes, the plan is shown with a warning and must be
+    confirmed by typing 'yes'.
     """
-    _migrate(app, Down(num_steps), yes=yes)
+    _migrate(app, Down(num_steps), yes=yes, dry_run=dry_run, output=output, no_backup=no_backup)
 
 
-def _migrate(app: AppContext, request: Request, *, yes: bool) -> None:
-    """Plan read-only; unless --yes, show the plan and ask; then apply under the lock."""
+@migrate.command(
+    "goto",
+    short_help="Migrate up or down to exactly version V.",
+    context_settings=NEGATIVE_ARGUMENT,
+)
+@click.argument("version", type=click.IntRange(min=-1), metavar="V")
+@config_option
+@migrations_dir_option
+@accept_changed_option
+@no_backup_option
+@dry_run_option
+@output_option
+@yes_option
+@global_options
+@pass_app
+def goto_command(
+    app: AppContext,
+    version: int,
+    accept_changed: tuple[int, ...],
+    no_backup: bool,
+    dry_run: bool,
+    output: str | None,
+    yes: bool,
+) -> None:
+    """Apply or revert migrations until the database is at exactly version V (0 or -1: none).
+
+    Going down asks for 'yes' and takes a backup first, like `migrate down`; going up accepts
+    'y' or 'yes'.
+    """
+    request = Goto(max(version, 0), accept_changed=frozenset(accept_changed))
+    _migrate(app, request, yes=yes, dry_run=dry_run, output=output, no_backup=no_backup)
+
+
+def _migrate(
+    app: AppContext,
+    request: Request,
+    *,
+    yes: bool,
+    dry_run: bool,
+    output: str | None,
+    no_backup: bool = False,
+) -> None:
+    """Plan read-only; show the plan unless --yes; ask; then apply under the lock."""
     migrator = app.migrator
-    out = app.output(migrator.source)
+    out = output_for(app, output, migrator.source)
     plan = migrator.plan(request)
-    if plan.is_empty:
+    if plan.is_empty and not (dry_run and out.json_mode):  # JSON dry runs always get a plan
         out.nothing_to_do(plan)
         return
-    if not yes:
-        out.plan(plan, target=migrator.params.describe())
+    if dry_run or not yes:
+        details = migrator.explain(plan)  # parses every file: a broken one fails before asking
+        out.plan(plan, target=migrator.params.describe(), details=details, dry_run=dry_run)
+        if dry_run:
+            return
         if not out.confirm(plan):
             out.cancelled()
             return
+
     # With --yes the plan is made again under the lock (others may have run meanwhile); after a
     # confirmation, a plan that no longer matches is refused rather than run unconfirmed.
-    result = migrator.apply(request, confirmed=None if yes else plan, on_step=out.step)
-    if result.applied:
+    def backup_first(final: Plan) -> None:
+        """Under the migration lock, right before a revert runs: nobody can change it between."""
+        if final.direction is Direction.DOWN and not no_backup:
+            from ..backup import backup_label, take_backup
+
+            out.backup(take_backup(migrator.params, label=backup_label(final)))
+
+    result = migrator.apply(
+        request, confirmed=None if yes else plan, on_step=out.step, before_run=backup_first
+    )
+    if result.applied or result.plan.accepted:
         out.done(result)
     else:
         out.nothing_to_do(result.plan)
+
+
+migrate.add_command(status_command)
+migrate.add_command(version_command)
+migrate.add_command(force_command)

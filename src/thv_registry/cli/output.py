@@ -11,14 +11,30 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import Cancelled
-from ..migrations.model import Direction, Down, Plan, RunResult, Step, StepEvent, VersionState
+from ..migrations.model import (
+    DatabaseView,
+    Direction,
+    Down,
+    ForceResult,
+    Plan,
+    RunResult,
+    Step,
+    StepEvent,
+    VersionState,
+)
+from . import render
+
+if TYPE_CHECKING:
+    from ..backup import Backup
+    from ..migrations.explain import StepInfo
+    from ..migrations.status import Status
 
 __all__ = ["Output", "configure_logging", "report_failure", "one_paragraph"]
 
@@ -44,32 +60,84 @@ class Output:
         else:
             click.echo(message, err=True)
 
-    def plan(self, plan: Plan, *, target: str) -> None:
+    def plan(
+        self,
+        plan: Plan,
+        *,
+        target: str,
+        details: Sequence[StepInfo] = (),
+        dry_run: bool = False,
+    ) -> None:
+        """The plan with each step's statements, locks and transaction mode."""
         if self.json_mode:
-            self._json(
-                event="plan",
-                database=target,
-                current_version=plan.current.version,
-                dirty=plan.current.dirty,
-                final_version=plan.final_version,
-                steps=[_step_json(s) for s in plan.steps],
-            )
+            self._json(**render.plan_json(plan, details, target=target, dry_run=dry_run))
             return
-        verb = "revert" if plan.direction is Direction.DOWN else "apply"
-        lines = [
-            f"Database:          {target}",
-            f"Current version:   {self._version(plan.current)}",
-            f"Migrations to {verb} ({len(plan.steps)}):",
-            *(f"  {s.direction.value:<4} {_label(s)}" for s in plan.steps),
-            f"Resulting version: {self._version(VersionState(plan.final_version, False))}",
-        ]
+        lines = render.plan_lines(plan, details, target=target, names=self.names)
         if plan.direction is Direction.DOWN:
             lines.append(f"WARNING: {DATA_LOSS_WARNING}")
+        if dry_run:
+            lines.append("Dry run: nothing was changed.")
         click.echo("\n".join(lines))
+
+    def status(self, status: Status, *, target: str) -> None:
+        if self.json_mode:
+            self._json(**render.status_json(status, target=target))
+        else:
+            click.echo("\n".join(render.status_lines(status, target=target, names=self.names)))
+
+    def version(self, state: VersionState) -> None:
+        """One line: ``3``, ``3 (dirty)``, ``no version``."""
+        if self.json_mode:
+            self._json(event="version", version=state.version, dirty=state.dirty)
+            return
+        text = "no version" if state.version is None else str(state.version)
+        click.echo(text + (" (dirty)" if state.dirty else ""))
+
+    def force_view(self, view: DatabaseView, version: int | None, *, target: str) -> None:
+        """What the database looks like now, before force asks."""
+        if self.json_mode:
+            self._json(**render.view_json(view, version, target=target))
+        else:
+            lines = render.view_lines(view, version, target=target, names=self.names)
+            click.echo("\n".join(lines))
+
+    def confirm_force(self, version: int | None) -> bool:
+        shown = "no version" if version is None else f"version {version}"
+        answer = read_answer(
+            f"Set the database to {shown} without running anything? Type 'yes' to force: "
+        )
+        return answer.lower() == "yes"
+
+    def forced(self, result: ForceResult) -> None:
+        if self.json_mode:
+            self._json(
+                event="done",
+                version=result.version,
+                dirty=False,
+                steps=0,
+                forced=True,
+                previous_version=result.previous.version,
+                previous_dirty=result.previous.dirty,
+                closed_steps=result.closed,
+            )
+            return
+        was = render.version_text(result.previous, self.names)
+        now = render.version_text(VersionState(result.version, False), self.names)
+        closed = (
+            f" {result.closed} unfinished step(s) in the history marked as never finished."
+            if result.closed
+            else ""
+        )
+        click.echo(
+            f"Database is now at version {now}, clean (was {was}); no migration ran.{closed}"
+        )
 
     def confirm(self, plan: Plan) -> bool:
         """Ask before running ``plan``: ``up`` takes y/yes, ``down`` only ``yes``."""
         count = _count(len(plan.steps))
+        if not plan.steps:  # only --accept-changed checksums to record
+            answer = read_answer("Record the accepted checksum(s) in the history? [y/N]: ")
+            return answer.lower() in {"y", "yes"}
         if plan.direction is Direction.DOWN:
             answer = read_answer(f"Revert {count}? Type 'yes' to revert: ")
             return answer.lower() == "yes"
@@ -95,6 +163,22 @@ class Output:
         verb = "Applied" if event.step.direction is Direction.UP else "Reverted"
         click.echo(f"{verb} {_label(event.step)} ({event.duration_s or 0.0:.3f} s)")
 
+    def backup(self, backup: Backup) -> None:
+        """Where the pre-revert backup is and how to restore it (stdout: it is a result)."""
+        if self.json_mode:
+            self._json(
+                event="backup",
+                path=str(backup.path),
+                size_bytes=backup.size_bytes,
+                pg_dump_version=backup.pg_dump_version,
+                duration_s=backup.duration_s,
+                restore_command=backup.restore_command,
+            )
+            return
+        from ..backup import backup_notice
+
+        click.echo(backup_notice(backup))
+
     def nothing_to_do(self, plan: Plan) -> None:
         if self.json_mode:
             self._done(plan.current, steps=0)
@@ -104,8 +188,17 @@ class Output:
             click.echo(f"No pending migrations; database {self._at(plan.current)}.")
 
     def done(self, result: RunResult) -> None:
+        accepted = [c.version for c in result.plan.accepted]
         if self.json_mode:
-            self._done(result.final, steps=len(result.applied), duration_s=result.duration_s)
+            extra = {"accepted": accepted} if accepted else {}
+            self._done(
+                result.final, steps=len(result.applied), duration_s=result.duration_s, **extra
+            )
+            return
+        for change in result.plan.accepted:
+            click.echo(f"Accepted the changed file {change.origin} (version {change.version}).")
+        if not result.applied:
+            click.echo(f"No migrations run; database {self._at(result.final)}.")
         elif result.final.version is None:
             click.echo("Database now has no version (all migrations reverted).")
         else:
@@ -115,12 +208,7 @@ class Output:
 
     def _version(self, state: VersionState) -> str:
         """``3 (add_x)``, ``no version``; ``, dirty`` appended when it is."""
-        if state.version is None:
-            text = "no version"
-        else:
-            name = self.names.get(state.version)
-            text = f"{state.version}" + (f" ({name})" if name else "")
-        return text + (", dirty" if state.dirty else "")
+        return render.version_text(state, self.names)
 
     def _at(self, state: VersionState) -> str:
         if state.version is None and not state.dirty:
@@ -218,8 +306,7 @@ def _echo_json_record(level: str, logger: str, message: str, **extra: Any) -> No
     click.echo(json.dumps(_record(level, logger, message, **extra)), err=True)
 
 
-def _label(step: Step) -> str:
-    return f"{step.migration.version:06d} {step.migration.name}"
+_label = render.step_label
 
 
 def _step_json(step: Step) -> dict[str, Any]:

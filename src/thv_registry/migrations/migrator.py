@@ -7,19 +7,33 @@ confirmed plan is passed and the state moved meanwhile, it refuses (``StateChang
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import StateChanged
-from .model import Plan, Request, RunResult, StepEvent, VersionState
+from ..errors import PlanRefused, StateChanged
+from .model import (
+    DatabaseView,
+    ForceResult,
+    HistoryEntry,
+    Plan,
+    Request,
+    RunResult,
+    StepEvent,
+    VersionState,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
     from ..config import ConnectionParams
+    from .explain import StepInfo
     from .source import Source
+    from .status import Status
+
+    Conn = psycopg.Connection[tuple[object, ...]]
 
 __all__ = ["Migrator", "DEFAULT_LOCK_WAIT_S", "DEFAULT_LOCK_TIMEOUT_MS", "DEFAULT_LOCK_RETRIES"]
 
@@ -65,7 +79,55 @@ class Migrator:
     def plan(self, request: Request) -> Plan:
         """Plan ``request`` from the current state without taking the lock or writing anything."""
         with self._connect() as conn:
-            return self._plan(conn, request)
+            plan = self._plan(conn, request)
+        accept: frozenset[int] = getattr(request, "accept_changed", frozenset())
+        for version in sorted(accept - {c.version for c in plan.accepted}):
+            log.warning(
+                "--accept-changed %d: the file of version %d has not changed since it was "
+                "applied (or it is not applied, or was applied by another tool); nothing to accept",
+                version,
+                version,
+            )
+        return plan
+
+    def explain(self, plan: Plan) -> tuple[StepInfo, ...]:
+        """Each step's statements with their locks and rewrites (reads the files, not the DB)."""
+        from .explain import explain
+
+        return explain(plan)
+
+    def status(self) -> Status:
+        """One row per migration (applied, pending, changed, ...) and what ``up`` would do."""
+        from .status import compute_status
+
+        with self._connect() as conn:
+            current, history = self._read(conn)
+            checksums = self._checksums(current, history)
+        return compute_status(self.source.migrations, current, history, checksums)
+
+    def inspect(self, *, history_rows: int = 5) -> DatabaseView:
+        """The version, the last history rows and the tables of the schema (shown before force)."""
+        from . import state
+
+        with self._connect() as conn:
+            current, history = self._read(conn)
+            schema, tables = state.list_tables(conn)
+        recent = history[-history_rows:] if history_rows else ()
+        return DatabaseView(current, recent, schema, tables)
+
+    def force_target(self, version: int) -> int | None:
+        """Check a ``force`` argument: -1 (no version) or a version of the migration set."""
+        if version == -1:
+            return None
+        if self.source.get(version) is None:
+            versions = [m.version for m in self.source.migrations]
+            span = f"{min(versions)} to {max(versions)}" if versions else "none"
+            raise PlanRefused(
+                f"Cannot force version {version}: the migration set ({self.source.origin}) has "
+                f"no migration {version} (its versions: {span}). Nothing was changed.",
+                hint="Force one of the versions of the migration set, or -1 for no version.",
+            )
+        return version
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -75,11 +137,15 @@ class Migrator:
         *,
         confirmed: Plan | None = None,
         on_step: Callable[[StepEvent], None] | None = None,
+        before_run: Callable[[Plan], None] | None = None,
     ) -> RunResult:
         """Take the lock, plan ``request`` again from the state seen under it, and run the plan.
 
         :param confirmed: the plan a person approved; if the state changed so that the new plan
             differs, raise ``StateChanged`` instead of running something nobody confirmed.
+        :param before_run: called with the final plan under the lock, before the first step
+            (e.g. the CLI's backup before a revert, so no other runner can slip in between);
+            not called when there is nothing to run. An exception stops the run: nothing ran.
         """
         from . import runner
 
@@ -92,6 +158,8 @@ class Migrator:
                     f"{' (dirty)' if plan.current.dirty else ''}; nothing was run.",
                     hint="Run the command again to see the new plan.",
                 )
+            if before_run is not None and not plan.is_empty:
+                before_run(plan)
             return runner.run(
                 conn,
                 plan,
@@ -101,22 +169,87 @@ class Migrator:
                 on_step=on_step,
             )
 
+    def force(self, version: int, *, confirmed: VersionState | None = None) -> ForceResult:
+        """Set ``version`` (-1: no version) clean, running nothing; record it in the history.
+
+        Runs under the migration lock. Unfinished steps in the history are closed as interrupted.
+        :param confirmed: the state a person saw when confirming; if it moved, ``StateChanged``.
+        """
+        from . import state
+
+        target = self.force_target(version)
+        table = self.migrations_table
+        with self._connect() as conn, self._locked(conn):
+            current = state.read_version(conn, table)
+            if confirmed is not None and (current.version, current.dirty) != (
+                confirmed.version,
+                confirmed.dirty,
+            ):
+                raise StateChanged(
+                    "The database changed while the force was being confirmed: it was at "
+                    f"{_v(confirmed.version)}{' (dirty)' if confirmed.dirty else ''} and is now "
+                    f"at {_v(current.version)}{' (dirty)' if current.dirty else ''}; nothing was "
+                    "changed.",
+                    hint="Run the command again to see the database as it is now.",
+                )
+            with conn.transaction():
+                if not state.tables_exist(conn, table):
+                    state.ensure_tables(conn, table, current=current.version)
+                closed = state.close_open_history(conn, table)
+                state.set_version(conn, table, target, dirty=False)
+                migration = self.source.get(target) if target is not None else None
+                state.record_history(
+                    conn,
+                    table,
+                    version=target or 0,
+                    name=migration.name if migration else "",
+                    direction="force",
+                    checksum=None,
+                    resulting_version=target,
+                )
+        log.warning(
+            "forced %s (was %s%s) without running any migration; recorded in %s",
+            _v(target),
+            _v(current.version),
+            ", dirty" if current.dirty else "",
+            state.history_table(table),
+        )
+        return ForceResult(current, target, closed)
+
     # -- internals -------------------------------------------------------------------------------
 
-    def _plan(self, conn: psycopg.Connection[tuple[object, ...]], request: Request) -> Plan:
-        from . import planner, state
+    def _read(self, conn: Conn) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
+        from . import state
 
         current = state.read_version(conn, self.migrations_table)
-        history = state.read_history(conn, self.migrations_table)
-        return planner.plan(request, self.source.migrations, current, history)
+        return current, state.read_history(conn, self.migrations_table)
 
-    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _checksums(
+        self, current: VersionState, history: tuple[HistoryEntry, ...]
+    ) -> dict[int, str]:
+        """sha256 of the up file of each applied version now; only those files are read."""
+        from . import planner
+
+        if not history:
+            return {}  # no history, no recorded checksums: nothing to compare
+        by_version = {m.version: m for m in self.source.migrations}
+        applied = planner.applied_versions(by_version, current, history)
+        return {v: hashlib.sha256(by_version[v].up.read_bytes()).hexdigest() for v in applied}
+
+    def _plan(self, conn: Conn, request: Request) -> Plan:
+        from . import planner
+
+        current, history = self._read(conn)
+        checksums = None if current.dirty else self._checksums(current, history)
+        return planner.plan(request, self.source.migrations, current, history, checksums)
+
+    def _connect(self) -> Conn:
         from ..db import connect
 
         return connect(self.params, application_name=self.application_name)
 
     @contextmanager
-    def _locked(self, conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
+    def _locked(self, conn: Conn) -> Iterator[None]:
         from . import lock
 
         key = lock.lock_key(lock.current_schema(conn), self.migrations_table, self.params.dbname)
@@ -128,7 +261,8 @@ def _same_steps(a: Plan, b: Plan) -> bool:
     def key(p: Plan) -> list[tuple[int, str, int | None]]:
         return [(s.migration.version, s.direction.value, s.target_version) for s in p.steps]
 
-    return a.current == b.current and key(a) == key(b)
+    accepted = [c.version for c in a.accepted] == [c.version for c in b.accepted]
+    return a.current == b.current and key(a) == key(b) and accepted
 
 
 def _v(version: int | None) -> str:

@@ -42,11 +42,12 @@ class Migration:
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.version:06d}_{self.name}"
-            if self.version < 10**6
-            else f"{self.version}_{self.name}"
-        )
+        return version_label(self.version, self.name)
+
+
+def version_label(version: int, name: str) -> str:
+    """``000003_add_x``: the file name stem (six digits at least, as the files are numbered)."""
+    return f"{version:06d}_{name}" if name else f"{version:06d}"
 
 
 class Direction(StrEnum):
@@ -59,9 +60,14 @@ class Direction(StrEnum):
 
 @dataclass(frozen=True)
 class Up:
-    """Apply the next ``n`` pending migrations; ``n == 0`` (or ``None``) means all of them."""
+    """Apply the next ``n`` pending migrations; ``n == 0`` (or ``None``) means all of them.
+
+    ``accept_changed``: versions whose file changed since they were applied and may still run
+    (``--accept-changed``); the new checksum is recorded in the history.
+    """
 
     n: int | None = None
+    accept_changed: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Goto:
     """Move up or down to exactly ``version`` (0 = no version)."""
 
     version: int
+    accept_changed: frozenset[int] = frozenset()
 
 
 Request = Up | Down | Goto
@@ -97,7 +104,7 @@ class VersionState:
 class HistoryEntry:
     version: int
     name: str
-    direction: str  #: ``up``, ``down``, ``force`` or ``baseline``
+    direction: str  #: ``up``, ``down``, ``force``, ``baseline`` or ``accept``
     checksum: str | None
     resulting_version: int | None
     started_at: datetime | None = None
@@ -105,6 +112,33 @@ class HistoryEntry:
     duration_ms: float | None = None
     db_user: str | None = None
     tool_version: str | None = None
+    #: an unfinished (dirty-protocol) step that a later ``force`` closed: it never completed
+    interrupted: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """An unfinished step (dirty protocol): it failed or was interrupted, not yet forced."""
+        return self.finished_at is None
+
+    @property
+    def completed(self) -> bool:
+        return self.finished_at is not None and not self.interrupted
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """An applied migration whose up file differs from the one recorded when it was applied."""
+
+    version: int
+    name: str
+    origin: str  #: the file as shown to users
+    recorded: str  #: sha256 in the history
+    actual: str  #: sha256 of the file now
+    recorded_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return version_label(self.version, self.name)
 
 
 # ---- plans --------------------------------------------------------------------------------------
@@ -132,10 +166,12 @@ class Plan:
     request: Request
     current: VersionState
     steps: tuple[Step, ...]
+    #: changed files accepted with ``--accept-changed``: recorded as 'accept' rows before the steps
+    accepted: tuple[ChangedFile, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.steps
+        return not self.steps and not self.accepted
 
     @property
     def direction(self) -> Direction | None:
@@ -167,3 +203,20 @@ class RunResult:
     applied: tuple[Step, ...]
     final: VersionState
     duration_s: float
+
+
+@dataclass(frozen=True)
+class DatabaseView:
+    """What the database looks like now, shown before ``force`` asks for confirmation."""
+
+    current: VersionState
+    history: tuple[HistoryEntry, ...]  #: the last few rows, oldest first
+    schema: str
+    tables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForceResult:
+    previous: VersionState
+    version: int | None  #: the version now (None: no version); always clean
+    closed: int  #: unfinished steps in the history that the force closed

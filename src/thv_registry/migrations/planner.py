@@ -6,9 +6,10 @@ file numbered below the current version that never ran is refused (golang-migrat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import (
+    ChecksumMismatch,
     DirtyDatabase,
     MissingDownFile,
     MissingFromSource,
@@ -17,6 +18,7 @@ from ..errors import (
     PlanRefused,
 )
 from .model import (
+    ChangedFile,
     Direction,
     Down,
     Goto,
@@ -27,9 +29,17 @@ from .model import (
     Step,
     Up,
     VersionState,
+    version_label,
 )
 
-__all__ = ["plan", "applied_versions", "dirty_recovery"]
+__all__ = [
+    "plan",
+    "applied_versions",
+    "applied_rows",
+    "changed_files",
+    "dirty_recovery",
+    "dirty_error",
+]
 
 
 def plan(
@@ -37,8 +47,15 @@ def plan(
     migrations: Sequence[Migration],
     current: VersionState,
     history: Sequence[HistoryEntry] = (),
+    checksums: Mapping[int, str] | None = None,
 ) -> Plan:
-    """Plan ``request``; raise a ``PlanRefused`` or ``DirtyDatabase`` when it must not run."""
+    """Plan ``request``; raise a ``PlanRefused`` or ``DirtyDatabase`` when it must not run.
+
+    :param checksums: sha256 of the up file of each applied version, as it is now (the caller
+        reads only those files). With them, ``up`` and an upward ``goto`` refuse to continue
+        while an applied file differs from the checksum in the history, unless its version is in
+        the request's ``accept_changed``.
+    """
     if current.dirty:
         raise dirty_error(current, migrations, history)
     by_version = {m.version: m for m in migrations}
@@ -51,27 +68,41 @@ def plan(
             "--migrations-dir with the right directory.",
         )
     applied = applied_versions(by_version, current, history)
+    accepted: tuple[ChangedFile, ...] = ()
+    if isinstance(request, Up | Goto):
+        strangers = sorted(request.accept_changed - set(by_version))
+        if strangers:
+            raise PlanRefused(
+                f"--accept-changed {strangers[0]}: the migration set has no migration "
+                f"{strangers[0]} (it has {_span(by_version)}); nothing was run.",
+                hint="Name the version of the changed file that `migrate status` reports.",
+            )
+        upward = isinstance(request, Up) or request.version >= (current.version or 0)
+        if upward and checksums is not None:
+            accepted = _check_changed(
+                request.accept_changed, by_version, applied, history, checksums
+            )
     if isinstance(request, Up):
         steps = _up_steps(migrations, current, applied, request.n or None)
     elif isinstance(request, Down):
         steps = _down_steps(by_version, applied, request.n or None)
     else:
         steps = _goto_steps(request, migrations, by_version, current, applied)
-    return Plan(request, current, tuple(steps))
+    return Plan(request, current, tuple(steps), accepted)
 
 
 def applied_versions(
-    by_version: dict[int, Migration], current: VersionState, history: Sequence[HistoryEntry]
+    known: Iterable[int], current: VersionState, history: Sequence[HistoryEntry]
 ) -> set[int]:
-    """The versions of the source that are applied, replaying our history when there is one.
+    """The ``known`` versions that are applied, replaying our history when there is one.
 
     Without a history (golang-migrate alone), every version up to the current one is applied.
     Steps run by another tool since our last row (the version moved without us) are taken as
-    applied (up) or reverted (down) in that range.
+    applied (up) or reverted (down) in that range. Unfinished and interrupted steps do not count.
     """
-    known = sorted(by_version)
+    known = sorted(known)
     upto = current.version or 0
-    finished = [h for h in history if h.finished_at is not None]
+    finished = [h for h in history if h.completed]
     if not finished:
         return {v for v in known if v <= upto}
     applied: set[int] = set()
@@ -88,6 +119,85 @@ def applied_versions(
     elif upto < last:
         applied = {v for v in applied if v <= upto}
     return applied
+
+
+def applied_rows(history: Sequence[HistoryEntry]) -> dict[int, HistoryEntry]:
+    """For each version our history saw applied and not reverted since: its completed up row."""
+    rows: dict[int, HistoryEntry] = {}
+    for h in history:
+        if not h.completed:
+            continue
+        if h.direction == "up":
+            rows[h.version] = h
+        elif h.direction == "down":
+            rows.pop(h.version, None)
+        elif h.direction in ("baseline", "force"):
+            floor = h.resulting_version or 0
+            rows = {v: r for v, r in rows.items() if v <= floor}
+    return rows
+
+
+def recorded_checksums(history: Sequence[HistoryEntry]) -> dict[int, tuple[str, HistoryEntry]]:
+    """The sha256 each applied version's up file had when applied (or accepted), with its row."""
+    applied = applied_rows(history)
+    sums = {v: (r.checksum, r) for v, r in applied.items() if r.checksum}
+    for h in history:
+        if h.direction == "accept" and h.checksum and h.version in applied:
+            sums[h.version] = (h.checksum, h)
+    return sums
+
+
+def changed_files(
+    by_version: Mapping[int, Migration],
+    applied: Iterable[int],
+    history: Sequence[HistoryEntry],
+    checksums: Mapping[int, str],
+) -> list[ChangedFile]:
+    """Applied versions whose up file now differs from the recorded sha256.
+
+    A version without a recorded checksum (applied by another tool) is unknown, never changed.
+    """
+    recorded = recorded_checksums(history)
+    changed = []
+    for version in sorted(applied):
+        migration, now = by_version.get(version), checksums.get(version)
+        if migration is None or now is None or version not in recorded:
+            continue
+        was, row = recorded[version]
+        if was != now:
+            at = row.finished_at or row.started_at
+            changed.append(ChangedFile(version, migration.name, migration.up.origin, was, now, at))
+    return changed
+
+
+def _check_changed(
+    accept: frozenset[int],
+    by_version: Mapping[int, Migration],
+    applied: set[int],
+    history: Sequence[HistoryEntry],
+    checksums: Mapping[int, str],
+) -> tuple[ChangedFile, ...]:
+    changed = changed_files(by_version, applied, history, checksums)
+    refused = [c for c in changed if c.version not in accept]
+    if refused:
+        one = len(refused) == 1
+        listed = "; ".join(
+            f"{c.origin} (version {c.version}: sha256 {c.recorded[:12]} when applied"
+            f"{f' on {c.recorded_at:%Y-%m-%d %H:%M %Z}' if c.recorded_at else ''}, "
+            f"{c.actual[:12]} now)"
+            for c in refused
+        )
+        flags = " ".join(f"--accept-changed {c.version}" for c in refused)
+        raise ChecksumMismatch(
+            f"{'An applied migration file has' if one else 'Applied migration files have'} "
+            f"changed since {'it was' if one else 'they were'} applied: {listed}. Editing an "
+            "applied migration does not change the databases it already ran on; nothing was run.",
+            changed=refused,
+            hint="Restore the file as it was (e.g. git checkout) and put the change in a new "
+            "migration; or, if the edit changes nothing that ran (comments, formatting), accept it "
+            f"with `{flags}` (the new checksum is recorded in the history).",
+        )
+    return tuple(c for c in changed if c.version in accept)
 
 
 def _up_steps(
@@ -157,20 +267,24 @@ def _goto_steps(
 def dirty_recovery(
     current: VersionState, migrations: Sequence[Migration], history: Sequence[HistoryEntry]
 ) -> tuple[str, int | None, int | None]:
-    """What failed while dirty: (description, version if finished by hand, if undone by hand)."""
-    open_rows = [h for h in history if h.finished_at is None]
+    """What failed while dirty: (description, version if finished by hand, if undone by hand).
+
+    A failed up of N leaves the database dirty at N: finished by hand it is N, undone it is the
+    version before N. A failed down of N (to M) leaves it dirty at M: finished by hand it is M,
+    undone (N's objects restored) it is N again.
+    """
+    open_rows = [h for h in history if h.is_open]
     last = open_rows[-1] if open_rows else None
     if last is not None and last.resulting_version == current.version:
+        label = f"{last.version}_{last.name}"
         if last.direction == "down":
-            return (f"reverting {last.version}_{last.name}", current.version, last.version)
-        return (
-            f"applying {last.version}_{last.name}",
-            current.version,
-            _prev(migrations, last.version),
-        )
+            return (f"reverting {label}", current.version, last.version)
+        return (f"applying {label}", current.version, _prev(migrations, last.version))
     if current.version is None:
         return ("a migration", None, None)
-    return (f"migration {current.version}", current.version, _prev(migrations, current.version))
+    name = next((m.name for m in migrations if m.version == current.version), "")
+    what = f"migration {version_label(current.version, name)}"
+    return (what, current.version, _prev(migrations, current.version))
 
 
 def dirty_error(
@@ -178,27 +292,23 @@ def dirty_error(
 ) -> DirtyDatabase:
     what, done, undone = dirty_recovery(current, migrations, history)
     shown = "no version" if current.version is None else f"version {current.version}"
+    finish, undo = "finish the change", "undo what it changed"
+    if what.startswith("reverting"):
+        finish, undo = "finish the revert", "restore what it already dropped"
     return DirtyDatabase(
         f"The database is dirty at {shown}: {what} ran outside a transaction and failed or was "
         "interrupted, so part of it may be applied. Nothing was run.",
         version=-1 if current.version is None else current.version,
-        hint="Inspect the schema, then either (1) finish the change by hand and run "
-        f"`thv-registry-api migrate force {_force_arg(done)} --config FILE`, or (2) undo what it "
-        "changed and run "
-        f"`thv-registry-api migrate force {_force_arg(undone)} --config FILE`; then run the "
-        "command again. (force only rewrites schema_migrations: "
-        f"{_force_sql(done)}.)",
+        hint=f"Inspect the schema, then either (1) {finish} by hand and run "
+        f"`thv-registry-api migrate force {_force_arg(done)} --config FILE`, or (2) {undo} by "
+        f"hand and run `thv-registry-api migrate force {_force_arg(undone)} --config FILE`; "
+        "then run the command again. (force runs no migration: it only rewrites "
+        "schema_migrations, clean, and records the force in the history.)",
     )
 
 
 def _force_arg(version: int | None) -> str:
     return "-1" if version is None else str(version)
-
-
-def _force_sql(version: int | None) -> str:
-    if version is None:
-        return "TRUNCATE schema_migrations"
-    return f"TRUNCATE schema_migrations; INSERT INTO schema_migrations VALUES ({version}, false)"
 
 
 def _prev(migrations: Sequence[Migration], version: int) -> int | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MigrationFailed, PermissionDenied
 from . import sqlfile, state
-from .model import Plan, RunResult, Step, StepEvent, VersionState
+from .model import Direction, Plan, RunResult, Step, StepEvent, VersionState
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,6 +61,8 @@ def run(
     """Run ``plan`` on ``conn`` (autocommit, migration lock held); return what was applied."""
     started = time.monotonic()
     prepared = [prepare(step) for step in plan.steps]
+    if plan.accepted:
+        _record_accepted(conn, plan, table)
     applied: list[Step] = []
     version = plan.current.version
     for index, item in enumerate(prepared, 1):
@@ -85,6 +87,29 @@ def run(
                 )
             )
     return RunResult(plan, tuple(applied), VersionState(version, False), time.monotonic() - started)
+
+
+def _record_accepted(conn: Conn, plan: Plan, table: str) -> None:
+    """Record each changed file accepted with --accept-changed: its new checksum, logged loudly."""
+    with conn.transaction():
+        for change in plan.accepted:
+            log.warning(
+                "accepting the changed file %s (version %d, applied with sha256 %s, now %s) "
+                "as requested with --accept-changed; the database is not changed",
+                change.origin,
+                change.version,
+                change.recorded[:12],
+                change.actual[:12],
+            )
+            state.record_history(
+                conn,
+                table,
+                version=change.version,
+                name=change.name,
+                direction="accept",
+                checksum=change.actual,
+                resulting_version=plan.current.version,
+            )
 
 
 @dataclass
@@ -170,9 +195,10 @@ class _TransactionalStep(_StepRun):
                         (f"{self.lock_timeout_ms}ms",),
                     )
                     self._ensure_tables()
+                    # started before the statements, so the row's duration is the step's
+                    entry = state.start_history(self.conn, self.table, **self._history_args())
                     self._statements(retry_locks=True)
                     state.set_version(self.conn, self.table, self.step.target_version, dirty=False)
-                    entry = state.start_history(self.conn, self.table, **self._history_args())
                     state.finish_history(self.conn, self.table, entry)
                 return
             except psycopg.errors.LockNotAvailable as exc:
@@ -265,11 +291,22 @@ class _DirtyProtocolStep(_StepRun):
         )
 
     def _next_step(self) -> str:
+        done = self.step.target_version
+        if self.step.direction is Direction.UP:
+            finish, undo, undone = "finish the change", "undo what it applied", self.before
+        else:
+            finish, undo = "finish the revert", "restore what it already dropped"
+            undone = self.step.migration.version
         return (
-            "Inspect the schema, then either finish the change by hand or undo it, and record "
-            "the result with `thv-registry-api migrate force VERSION --config FILE` (the next "
-            "`migrate up` prints the exact versions to use)."
+            f"Inspect the schema, then either (1) {finish} by hand and run "
+            f"`thv-registry-api migrate force {_force_arg(done)} --config FILE`, or (2) {undo} "
+            f"by hand and run `thv-registry-api migrate force {_force_arg(undone)} --config "
+            "FILE`; then run the command again."
         )
+
+
+def _force_arg(version: int | None) -> str:
+    return "-1" if version is None else str(version)
 
 
 def _server_message(exc: Any) -> str:

@@ -25,6 +25,9 @@ __all__ = [
     "read_history",
     "start_history",
     "finish_history",
+    "close_open_history",
+    "record_history",
+    "list_tables",
     "history_table",
 ]
 
@@ -92,14 +95,15 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
                 version bigint NOT NULL,
                 name text NOT NULL,
                 direction text NOT NULL
-                    CHECK (direction IN ('up', 'down', 'force', 'baseline')),
+                    CHECK (direction IN ('up', 'down', 'force', 'baseline', 'accept')),
                 checksum text,
                 resulting_version bigint,
                 started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                 finished_at timestamptz,
                 duration_ms double precision,
                 db_user text NOT NULL DEFAULT current_user,
-                tool_version text
+                tool_version text,
+                interrupted boolean NOT NULL DEFAULT false
             )"""
         ).format(_ident(hist))
     )
@@ -160,6 +164,57 @@ def finish_history(conn: Conn, table: str, entry_id: int) -> None:
     )
 
 
+def record_history(
+    conn: Conn,
+    table: str,
+    *,
+    version: int,
+    name: str,
+    direction: str,
+    checksum: str | None,
+    resulting_version: int | None,
+) -> None:
+    """Insert a finished row for something that runs no SQL (``force``, ``accept``)."""
+    entry = start_history(
+        conn,
+        table,
+        version=version,
+        name=name,
+        direction=direction,
+        checksum=checksum,
+        resulting_version=resulting_version,
+    )
+    finish_history(conn, table, entry)
+
+
+def close_open_history(conn: Conn, table: str) -> int:
+    """Mark every unfinished step as interrupted (after ``force``); return how many there were.
+
+    A dirty-protocol step that failed leaves its row open (``finished_at`` NULL). Once the version
+    is forced, that step is over: it is closed, flagged as never having completed.
+    """
+    from psycopg import sql
+
+    cursor = conn.execute(
+        sql.SQL(
+            "UPDATE {} SET finished_at = clock_timestamp(), interrupted = true "
+            "WHERE finished_at IS NULL"
+        ).format(_ident(history_table(table)))
+    )
+    return cursor.rowcount
+
+
+def list_tables(conn: Conn) -> tuple[str, tuple[str, ...]]:
+    """The current schema and the tables (incl. partitioned, views excluded) in it."""
+    row = conn.execute("SELECT current_schema()").fetchone()
+    schema = str(row[0]) if row and row[0] else ""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+    ).fetchall()
+    return schema, tuple(str(r[0]) for r in rows)
+
+
 def read_history(conn: Conn, table: str) -> tuple[HistoryEntry, ...]:
     """Every history row in order; empty when the table does not exist."""
     from psycopg import sql
@@ -169,7 +224,7 @@ def read_history(conn: Conn, table: str) -> tuple[HistoryEntry, ...]:
     rows = conn.execute(
         sql.SQL(
             "SELECT version, name, direction, checksum, resulting_version, started_at, "
-            "finished_at, duration_ms, db_user, tool_version FROM {} ORDER BY id"
+            "finished_at, duration_ms, db_user, tool_version, interrupted FROM {} ORDER BY id"
         ).format(_ident(history_table(table)))
     ).fetchall()
     return tuple(HistoryEntry(*row) for row in rows)

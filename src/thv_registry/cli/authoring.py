@@ -1,0 +1,141 @@
+"""``migrate lint`` and ``migrate create``: for people writing migrations; no database needed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import ExitCode
+from .context import AppContext, global_options, migrations_dir_option, pass_app
+
+if TYPE_CHECKING:
+    from ..migrations.lint import LintReport
+
+__all__ = ["lint_command", "create_command"]
+
+DEFAULT_DIR = Path("database") / "migrations"
+
+
+def _output_option(f: Any) -> Any:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default=None,
+        help="text (default) or json (one object on stdout). --log-format json also selects json.",
+    )(f)
+
+
+def _json_mode(app: AppContext, output: str | None) -> bool:
+    return output == "json" or (output is None and app.json_mode)
+
+
+@click.command("lint", short_help="Check migration files: names, pairs, SQL, squawk's rules.")
+@migrations_dir_option
+@click.option("--strict", is_flag=True, help="Fail (exit 4) on warnings too, not only on errors.")
+@click.option(
+    "--pg-version",
+    metavar="VERSION",
+    help="PostgreSQL version the migrations target (e.g. 16), for squawk's version-aware rules.",
+)
+@click.option("--no-squawk", is_flag=True, help="Skip squawk's rules (parser checks only).")
+@_output_option
+@global_options
+@pass_app
+def lint_command(
+    app: AppContext, strict: bool, pg_version: str | None, no_squawk: bool, output: str | None
+) -> None:
+    """Check every migration file without a database.
+
+    Each up and down file is read, decoded and parsed with PostgreSQL's parser (syntax errors
+    at file:line:col); the set is checked for duplicate versions, stray files, missing down
+    files (an error: this project's convention is pairs) and gaps (a note). The up files then
+    go through squawk's migration-safety rules (the squawk-cli package; a .squawk.toml in the
+    migrations directory or above it configures them). Findings print one per line as
+    'file:line:col: level: [rule] message'.
+
+    Exit code: 0 without errors (warnings and notes do not fail, unless --strict); 4 when
+    there are errors, or warnings with --strict.
+    """
+    from ..migrations.lint import lint
+
+    report = lint(app.migrations_dir, pg_version=pg_version, squawk=not no_squawk)
+    if _json_mode(app, output):
+        click.echo(json.dumps(_report_json(report)))
+    else:
+        for line in _report_lines(report):
+            click.echo(line)
+    if not report.ok or (strict and report.count("warning")):
+        raise click.exceptions.Exit(int(ExitCode.SOURCE))
+
+
+def _report_lines(report: LintReport) -> list[str]:
+    lines = []
+    for f in report.findings:
+        text = f"{f.location}: " if f.location else ""
+        text += f"{f.level}: [{f.rule}] {f.message}"
+        if f.help:
+            text += f" -- {f.help}"
+        if f.url:
+            text += f" <{f.url}>"
+        lines.append(text)
+    errors, warnings, notes = (report.count(x) for x in ("error", "warning", "info"))
+    squawk = "squawk rules checked" if report.squawk else "squawk rules not checked"
+    lines.append(
+        f"{report.files} files checked in {report.origin}: {_n(errors, 'error')}, "
+        f"{_n(warnings, 'warning')}, {_n(notes, 'note')}; {squawk}."
+    )
+    return lines
+
+
+def _report_json(report: LintReport) -> dict[str, Any]:
+    return {
+        "event": "lint",
+        "origin": report.origin,
+        "files": report.files,
+        "squawk": report.squawk,
+        "errors": report.count("error"),
+        "warnings": report.count("warning"),
+        "notes": report.count("info"),
+        "ok": report.ok,
+        "findings": [asdict(f) for f in report.findings],
+    }
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+@click.command("create", short_help="Create the next NNNNNN_name.up.sql / .down.sql pair.")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to create the files in. Default: --migrations-dir "
+    "(THV_REGISTRY_MIGRATIONS_DIR), else ./database/migrations.",
+)
+@migrations_dir_option
+@_output_option
+@global_options
+@pass_app
+def create_command(app: AppContext, name: str, directory: Path | None, output: str | None) -> None:
+    """Create NAME's up and down files, numbered one above the highest existing version.
+
+    NAME is lowercase letters, digits and underscores, starting with a letter (at most 60
+    characters), e.g. add_claims. Existing files are never overwritten.
+    """
+    from ..migrations.create import create_migration
+
+    target = directory or app.migrations_dir or DEFAULT_DIR
+    created = create_migration(target, name)
+    if _json_mode(app, output):
+        fields = {"event": "created", "version": created.version, "name": created.name}
+        click.echo(json.dumps({**fields, "up": str(created.up), "down": str(created.down)}))
+        return
+    for path in (created.up, created.down):
+        click.echo(f"Created {path}")

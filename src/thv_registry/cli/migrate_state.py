@@ -1,0 +1,126 @@
+"""``migrate status|version|force``: what the database is at, and setting it by hand.
+
+Also the ``--output`` option and the ``Output`` factory shared with :mod:`.migrate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ..errors import ExitCode
+from .context import (
+    AppContext,
+    config_option,
+    global_options,
+    migrations_dir_option,
+    pass_app,
+    yes_option,
+)
+from .output import Output
+
+if TYPE_CHECKING:
+    from ..migrations.source import Source
+
+__all__ = ["status_command", "version_command", "force_command", "output_option", "output_for"]
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+#: lets V be -1 (golang-migrate's "no version") instead of click reading it as an option
+NEGATIVE_ARGUMENT = {"ignore_unknown_options": True}
+
+#: status exit codes by outlook: 0 only when nothing is left for `migrate up` to do
+STATUS_EXIT = {
+    "up_to_date": ExitCode.OK,
+    "pending": ExitCode.PENDING,
+    "refused": ExitCode.REFUSED,
+    "dirty": ExitCode.DIRTY,
+}
+
+
+def output_option(f: FC) -> FC:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default=None,
+        help="text (default) or json (one JSON object per line on stdout; see "
+        "docs/json-output.md). --log-format json also selects json.",
+    )(f)
+
+
+def output_for(app: AppContext, output: str | None, source: Source | None = None) -> Output:
+    """The renderer: JSON when --output json or --log-format json was given."""
+    names = {m.version: m.name for m in source.migrations} if source else None
+    json_mode = output == "json" or (output is None and app.json_mode)
+    return Output(json_mode=json_mode, debug=app.debug, names=names)
+
+
+@click.command("status", short_help="Show each migration's state; exit 12 if any is pending.")
+@config_option
+@migrations_dir_option
+@output_option
+@global_options
+@pass_app
+def status_command(app: AppContext, output: str | None) -> None:
+    """Show the current version and one row per migration: applied, pending, changed since
+    applied, unknown (applied by another tool), applied but missing from the source, out of
+    order, or dirty; when it was applied, by whom, and how long it took.
+
+    Exit code: 0 when up to date, 12 when migrations are pending, 8 when `migrate up` would
+    refuse (a changed or out-of-order file, a version missing from the source), 9 when dirty.
+    """
+    migrator = app.migrator
+    status = migrator.status()
+    output_for(app, output, migrator.source).status(status, target=migrator.params.describe())
+    code = STATUS_EXIT[status.outlook.value]
+    if code:
+        raise click.exceptions.Exit(int(code))
+
+
+@click.command("version", short_help="Print the database's version and dirty flag.")
+@config_option
+@migrations_dir_option
+@output_option
+@global_options
+@pass_app
+def version_command(app: AppContext, output: str | None) -> None:
+    """Print the version recorded in schema_migrations on one line: `3`, `3 (dirty)` or
+    `no version`.
+    """
+    output_for(app, output).version(app.migrator.version())
+
+
+@click.command(
+    "force",
+    short_help="Set the version by hand, running nothing (recovery).",
+    context_settings=NEGATIVE_ARGUMENT,
+)
+@click.argument("version", type=click.IntRange(min=-1), metavar="V")
+@config_option
+@migrations_dir_option
+@output_option
+@yes_option
+@global_options
+@pass_app
+def force_command(app: AppContext, version: int, output: str | None, yes: bool) -> None:
+    """Record version V (-1: no version) as clean without running any migration.
+
+    For recovery from a dirty state: first make the schema match V by hand, then force V.
+    Without --yes, the database as it is now (version, recent history, tables) is shown and
+    the force must be confirmed by typing 'yes'. The force is recorded in the history.
+    """
+    migrator = app.migrator
+    out = output_for(app, output, migrator.source)
+    target = migrator.force_target(version)
+    seen = None
+    if not yes:
+        view = migrator.inspect()
+        out.force_view(view, target, target=migrator.params.describe())
+        if not out.confirm_force(target):
+            out.cancelled()
+            return
+        seen = view.current
+    out.forced(migrator.force(version, confirmed=seen))

@@ -1,0 +1,357 @@
+"""prime-db: the application's role and login user, and what they may do in the schema.
+
+The migration user owns the schema's tables; the application connects as another user that may
+read and write them but not change or drop them. ``prime`` creates the group role
+``toolhive_registry_server`` (NOLOGIN) and the user if missing, makes the user a member, and
+grants the role CONNECT on the database, USAGE on the schema, DML on every table and USAGE/SELECT
+on every sequence there, plus default privileges for the tables and sequences the migration user
+creates later. Everything runs in one transaction; running it again changes nothing, and the
+password of an existing user changes only when asked.
+
+Identifiers and literals are composed with ``psycopg.sql``, never formatted into text. The
+password never reaches the server in clear: libpq hashes it into a SCRAM-SHA-256 verifier on the
+client (``PQencryptPasswordConn``, as psql's ``\\password`` does), so it appears in no server log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import PermissionDenied, ThvError, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+    from .config import ConnectionParams
+
+__all__ = ["APP_ROLE", "MASK", "PrimeStatement", "PrimePlan", "PrimeResult", "plan", "prime"]
+
+APP_ROLE = "toolhive_registry_server"
+MASK = "********"
+APPLICATION_NAME = "thv-registry-api prime-db"
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
+_MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer names are truncated by the server
+_RESERVED = {"public", "none"}  # refused by CREATE ROLE even when quoted, like pg_*
+_LOCK_KEY = 0x7468765F70726D  # serialises concurrent prime-db runs (pg_advisory_xact_lock)
+
+
+@dataclass(frozen=True)
+class PrimeStatement:
+    """One statement of the plan: what it is for and its SQL with the password masked."""
+
+    purpose: str
+    sql: str
+    requires: str  #: the privilege the migration user needs for it, for error messages
+
+
+@dataclass(frozen=True)
+class PrimePlan:
+    """What ``prime`` would do, read from the server without changing anything."""
+
+    target: str  #: migration user@host:port/database
+    migration_user: str
+    database: str
+    schema: str
+    role: str
+    username: str
+    role_exists: bool
+    user_exists: bool
+    user_can_login: bool
+    is_member: bool
+    sets_password: bool  #: a new user, or --update-password for an existing one
+    statements: tuple[PrimeStatement, ...]
+
+
+@dataclass(frozen=True)
+class PrimeResult:
+    plan: PrimePlan
+    warnings: tuple[str, ...]  #: the server's WARNINGs, e.g. "no privileges were granted for x"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A statement to compose: ``{}`` take ``args`` in order, ``{password}`` the password."""
+
+    purpose: str
+    requires: str
+    text: str
+    args: tuple[sql.Composable, ...]
+
+    def compose(self, password: sql.Composable) -> sql.Composed:
+        from psycopg import sql
+
+        return sql.SQL(self.text).format(*self.args, password=password)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    migration_user: str
+    database: str
+    schema: str
+    can_create_roles: bool
+    role_exists: bool
+    user_exists: bool
+    user_can_login: bool
+    is_member: bool
+
+
+def plan(
+    params: ConnectionParams, username: str, *, update_password: bool = False, role: str = APP_ROLE
+) -> PrimePlan:
+    """Read the roles and the schema; return the statements ``prime`` would run (read-only)."""
+    _check_username(username, role)
+    with _connect(params) as conn:
+        facts = _facts(conn, username, role)
+        return _plan(conn, params, facts, username, role, update_password)[0]
+
+
+def prime(
+    params: ConnectionParams,
+    username: str,
+    password: str | None,
+    *,
+    update_password: bool = False,
+    role: str = APP_ROLE,
+) -> PrimeResult:
+    """Create what is missing and grant the privileges, in one transaction.
+
+    :param password: for a new user, or with ``update_password`` for an existing one;
+        otherwise unused (``None`` is fine).
+    """
+    import psycopg
+    from psycopg import sql
+
+    _check_username(username, role)
+    warnings: list[str] = []
+    with _connect(params) as conn:
+        conn.add_notice_handler(lambda diag: _collect(warnings, diag))
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            facts = _facts(conn, username, role)  # read again under the lock
+            result, steps = _plan(conn, params, facts, username, role, update_password)
+            _require_createrole(conn, result, facts)
+            secret = sql.Literal(MASK)  # used by no statement unless a password is set
+            if result.sets_password:
+                if password is None:
+                    raise UsageError(
+                        f"A password is needed to {_changes(result)}, and none was given.",
+                        hint="Give it on standard input (one line) or at the prompt.",
+                    )
+                _check_password(password)
+                secret = sql.Literal(_verifier(conn, username, password))
+            for statement, step in zip(result.statements, steps, strict=True):
+                try:
+                    conn.execute(step.compose(secret))
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise _denied(result, statement, exc) from exc
+                except psycopg.Error as exc:
+                    raise ThvError(
+                        f"prime-db failed at `{statement.sql}` on {result.target}: "
+                        f"{_server_message(exc)}. Nothing was changed (all statements run in one "
+                        "transaction).",
+                        hint="Fix the cause and run the command again.",
+                    ) from exc
+    return PrimeResult(result, tuple(warnings))
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def _facts(conn: psycopg.Connection[Any], username: str, role: str) -> _Facts:
+    row = conn.execute(
+        """SELECT current_user, current_database(), current_schema(),
+                  (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user),
+                  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s),
+                  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(user)s),
+                  coalesce((SELECT rolcanlogin FROM pg_roles WHERE rolname = %(user)s), false),
+                  EXISTS (SELECT 1 FROM pg_auth_members m
+                            JOIN pg_roles r ON r.oid = m.roleid
+                            JOIN pg_roles u ON u.oid = m.member
+                           WHERE r.rolname = %(role)s AND u.rolname = %(user)s)""",
+        {"role": role, "user": username},
+    ).fetchone()
+    assert row is not None
+    if row[2] is None:
+        raise ThvError(
+            f"The migration user {row[0]!r} has no current schema in database {row[1]!r} (no "
+            "schema of its search_path exists), so there is nothing to grant on.",
+            hint="Create the schema or fix search_path, run `migrate up`, then run prime-db again.",
+        )
+    if username == row[0]:
+        raise UsageError(
+            f"User {username!r} is the migration user itself (database.migrationUser, or "
+            "database.user when migrationUser is not set); it already owns the tables.",
+            hint="prime-db creates a separate application user: set database.migrationUser to "
+            "the role that owns the schema and database.user (or USERNAME) to the application's "
+            "user, then run it again.",
+        )
+    return _Facts(row[0], row[1], row[2], bool(row[3]), *(bool(v) for v in row[4:]))
+
+
+def _plan(
+    conn: psycopg.Connection[Any],
+    params: ConnectionParams,
+    facts: _Facts,
+    username: str,
+    role: str,
+    update_password: bool,
+) -> tuple[PrimePlan, list[_Step]]:
+    """The plan (password masked) and its steps, to be composed again with the password."""
+    from psycopg import sql
+
+    ident = sql.Identifier
+    r, u, s, owner = ident(role), ident(username), ident(facts.schema), ident(facts.migration_user)
+    tables = sql.SQL(", ".join(TABLE_PRIVILEGES))
+    sequences = sql.SQL(", ".join(SEQUENCE_PRIVILEGES))
+    owns = f"ownership of the objects (or the grant option on them) to grant to {role}"
+    member = f"membership in role {facts.migration_user!r}"
+    steps: list[_Step] = []
+    if not facts.role_exists:
+        steps.append(_Step(f"create the group role {role}", "CREATEROLE",
+                           "CREATE ROLE {} NOLOGIN", (r,)))  # fmt: skip
+    if not facts.user_exists:
+        steps.append(_Step(f"create the user {username}", "CREATEROLE",
+                           "CREATE ROLE {} LOGIN PASSWORD {password}", (u,)))  # fmt: skip
+    elif update_password:
+        steps.append(_Step(f"set the password of {username}",
+                           f"CREATEROLE and the admin option on role {username!r}",
+                           "ALTER ROLE {} PASSWORD {password}", (u,)))  # fmt: skip
+    if not facts.is_member:
+        steps.append(_Step(f"make {username} a member of {role}",
+                           f"the admin option on role {role!r}",
+                           "GRANT {} TO {}", (r, u)))  # fmt: skip
+    steps += [
+        _Step("allow connecting to the database", owns, "GRANT CONNECT ON DATABASE {} TO {}",
+              (ident(facts.database), r)),
+        _Step("allow using the schema", owns, "GRANT USAGE ON SCHEMA {} TO {}", (s, r)),
+        _Step("read and write the existing tables", owns,
+              "GRANT {} ON ALL TABLES IN SCHEMA {} TO {}", (tables, s, r)),
+        _Step("use the existing sequences", owns,
+              "GRANT {} ON ALL SEQUENCES IN SCHEMA {} TO {}", (sequences, s, r)),
+        _Step("read and write the tables migrations create later", member,
+              "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON TABLES TO {}",
+              (owner, s, tables, r)),
+        _Step("use the sequences migrations create later", member,
+              "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON SEQUENCES TO {}",
+              (owner, s, sequences, r)),
+    ]  # fmt: skip
+    masked = sql.Literal(MASK)
+    statements = tuple(
+        PrimeStatement(step.purpose, step.compose(masked).as_string(conn), step.requires)
+        for step in steps
+    )
+    result = PrimePlan(
+        target=params.describe(),
+        migration_user=facts.migration_user,
+        database=facts.database,
+        schema=facts.schema,
+        role=role,
+        username=username,
+        role_exists=facts.role_exists,
+        user_exists=facts.user_exists,
+        user_can_login=facts.user_can_login,
+        is_member=facts.is_member,
+        sets_password=not facts.user_exists or update_password,
+        statements=statements,
+    )
+    return result, steps
+
+
+def _verifier(conn: psycopg.Connection[Any], username: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password``, computed by libpq on this side."""
+    raw = conn.pgconn.encrypt_password(password.encode(), username.encode(), b"scram-sha-256")
+    return raw.decode("ascii")
+
+
+# -- checks and errors ---------------------------------------------------------------------------
+
+
+def _check_username(username: str, role: str) -> None:
+    problem = None
+    if not username:
+        problem = "is empty"
+    elif "\0" in username:
+        problem = "contains a NUL character, which PostgreSQL names cannot hold"
+    elif len(username.encode()) > _MAX_NAME_BYTES:
+        problem = f"is longer than {_MAX_NAME_BYTES} bytes, which PostgreSQL would truncate"
+    elif username.startswith("pg_") or username.lower() in _RESERVED:
+        problem = "is reserved by PostgreSQL (names starting with pg_, public, none)"
+    elif username == role:
+        problem = f"is the group role itself; the user is made a member of {role}"
+    if problem:
+        raise UsageError(
+            f"The user name {username!r} {problem}.",
+            hint="Pass another USERNAME, or set database.user in the configuration.",
+        )
+
+
+def _check_password(password: str) -> None:
+    if not password:
+        raise UsageError(
+            "The password is empty; an application user needs one.",
+            hint="Give the password on standard input (one line) or at the prompt.",
+        )
+    if "\0" in password:
+        raise UsageError(
+            "The password contains a NUL character, which PostgreSQL cannot store.",
+            hint="Choose another password.",
+        )
+
+
+def _require_createrole(conn: psycopg.Connection[Any], p: PrimePlan, facts: _Facts) -> None:
+    """Refuse before anything runs when roles must be created or changed without CREATEROLE."""
+    changes = not p.role_exists or not p.user_exists or (p.user_exists and p.sets_password)
+    if changes and not facts.can_create_roles:
+        from psycopg import sql
+
+        grant = sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(facts.migration_user))
+        raise PermissionDenied(
+            f"The migration user {facts.migration_user!r} on {p.target} may not create or alter "
+            f"roles: prime-db must {_changes(p)}, which needs the CREATEROLE privilege. Nothing "
+            "was changed.",
+            hint=f"Ask a superuser to run `{grant.as_string(conn)}`, or to run the statements of "
+            "`thv-registry-api prime-db --dry-run` themselves.",
+        )
+
+
+def _changes(p: PrimePlan) -> str:
+    what = []
+    if not p.role_exists:
+        what.append(f"create the role {p.role}")
+    if not p.user_exists:
+        what.append(f"create the user {p.username}")
+    elif p.sets_password:
+        what.append(f"set the password of {p.username}")
+    return " and ".join(what)
+
+
+def _denied(p: PrimePlan, statement: PrimeStatement, exc: Any) -> PermissionDenied:
+    return PermissionDenied(
+        f"prime-db could not {statement.purpose} on {p.target} (`{statement.sql}`): "
+        f"{_server_message(exc)}. The migration user {p.migration_user!r} needs "
+        f"{statement.requires}. Nothing was changed (all statements run in one transaction).",
+        hint="Ask a superuser or the objects' owner to grant that, or to run the statements of "
+        "`thv-registry-api prime-db --dry-run` themselves.",
+    )
+
+
+def _server_message(exc: Any) -> str:
+    diag = exc.diag
+    text = diag.message_primary or str(exc).strip().splitlines()[0]
+    if diag.message_detail:
+        text += f" ({diag.message_detail})"
+    return f"{text} (SQLSTATE {diag.sqlstate})" if diag.sqlstate else text
+
+
+def _collect(warnings: list[str], diag: Any) -> None:
+    if diag.severity_nonlocalized == "WARNING" and diag.message_primary:
+        warnings.append(diag.message_primary)
+
+
+def _connect(params: ConnectionParams) -> psycopg.Connection[tuple[Any, ...]]:
+    from .db import connect
+
+    return connect(params, application_name=APPLICATION_NAME)

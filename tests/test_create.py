@@ -1,0 +1,153 @@
+"""``migrate create``: the next numbered pair, valid names only, never overwriting anything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from thv_registry.errors import ExitCode, SourceError, UsageError
+from thv_registry.migrations import create as create_module
+from thv_registry.migrations.create import create_migration, next_version, validate_name
+from thv_registry.migrations.lint import lint
+
+
+def run_cli(*args: str | Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "thv_registry", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def touch(directory: Path, *names: str) -> None:
+    for name in names:
+        (directory / name).write_text("SELECT 1;\n")
+
+
+def test_first_migration_in_an_empty_directory(tmp_path: Path) -> None:
+    created = create_migration(tmp_path, "add_claims")
+    assert created.version == 1
+    assert created.up == tmp_path / "000001_add_claims.up.sql"
+    assert created.down == tmp_path / "000001_add_claims.down.sql"
+    up, down = created.up.read_text(), created.down.read_text()
+    assert up.startswith("-- 000001_add_claims (up):")
+    assert "one transaction" in up and "000001_add_claims.down.sql must undo exactly" in up
+    assert down.startswith("-- 000001_add_claims (down): undo exactly what")
+    assert lint(tmp_path, squawk=False).ok  # a fresh pair is a valid (empty) migration
+
+
+def test_next_version_is_max_plus_one(tmp_path: Path) -> None:
+    touch(tmp_path, "000001_a.up.sql", "000001_a.down.sql", "000007_g.up.sql", "README.md")
+    assert next_version(tmp_path) == 8
+    assert create_migration(tmp_path, "h").up.name == "000008_h.up.sql"
+
+
+def test_timestamp_versions_continue(tmp_path: Path) -> None:
+    touch(tmp_path, "20240101120000_a.up.sql", "20240101120000_a.down.sql")
+    assert create_migration(tmp_path, "b").up.name == "20240101120001_b.up.sql"
+
+
+@pytest.mark.parametrize(
+    ("name", "why", "suggestion"),
+    [
+        ("Add-Claims", "contains 'A'", "add_claims"),
+        ("addClaims", "contains 'C'", "add_claims"),
+        ("1st_table", "starts with '1'", "st_table"),
+        ("_x", "starts with '_'", "x"),
+        ("add claims", "contains ' '", "add_claims"),
+        ("000009_add_claims.up.sql", "contains '.'", "add_claims"),
+        ("a" * 61, "has 61 characters", "a" * 60),
+        ("", "is empty", None),
+        ("ü", "contains 'ü'", None),
+    ],
+)
+def test_invalid_names_are_refused_with_the_rule_and_a_suggestion(
+    name: str, why: str, suggestion: str | None
+) -> None:
+    with pytest.raises(UsageError) as info:
+        validate_name(name)
+    text = str(info.value)
+    assert "lowercase letters, digits and underscores, starts with a letter" in text
+    assert why in text
+    assert (f"Try '{suggestion}'" if suggestion else "such as 'add_users'") in text
+
+
+def test_valid_names() -> None:
+    assert validate_name("add_claims_2") == "add_claims_2"
+    assert validate_name("a" * 60) == "a" * 60
+
+
+def test_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        create_migration(tmp_path / "nope", "x")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "x.sql").write_text("keep")
+    with pytest.raises(SourceError, match="already exists"):
+        create_module._write_new(tmp_path / "x.sql", "new")
+    assert (tmp_path / "x.sql").read_text() == "keep"
+
+
+def test_second_file_failing_removes_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = create_module._write_new
+
+    def fail_on_down(path: Path, text: str) -> None:
+        if path.name.endswith(".down.sql"):
+            raise SourceError([f"cannot create {path}: disk full"], origin=str(tmp_path))
+        real(path, text)
+
+    monkeypatch.setattr(create_module, "_write_new", fail_on_down)
+    with pytest.raises(SourceError, match="disk full"):
+        create_migration(tmp_path, "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_default_directory_is_relative_to_cwd(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    (tmp_path / "database" / "migrations").mkdir(parents=True)
+    touch(tmp_path / "database" / "migrations", "000001_init.up.sql", "000001_init.down.sql")
+    done = run_cli("migrate", "create", "add_claims", env=cli_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Created database/migrations/000002_add_claims.up.sql",
+        "Created database/migrations/000002_add_claims.down.sql",
+    ]
+    assert (tmp_path / "database/migrations/000002_add_claims.down.sql").is_file()
+
+
+def test_cli_dir_option_and_json(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    env = {**cli_env, "THV_REGISTRY_MIGRATIONS_DIR": str(tmp_path / "ignored")}
+    done = run_cli("migrate", "create", "x", "--dir", target, "-o", "json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "event": "created",
+        "version": 1,
+        "name": "x",
+        "up": str(target / "000001_x.up.sql"),
+        "down": str(target / "000001_x.down.sql"),
+    }
+
+
+def test_cli_refusals(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    missing = run_cli("migrate", "create", "x", env=cli_env, cwd=tmp_path)
+    assert missing.returncode == ExitCode.SOURCE
+    assert str(tmp_path / "database" / "migrations") in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    bad = run_cli("migrate", "create", "Add-Claims", "--dir", tmp_path, env=cli_env, cwd=tmp_path)
+    assert bad.returncode == ExitCode.USAGE
+    assert "Try 'add_claims'" in bad.stderr
+    assert list(tmp_path.iterdir()) == []

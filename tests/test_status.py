@@ -1,0 +1,195 @@
+"""``migrate status`` and ``migrate version``: the pure computation, then the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from thv_registry.errors import ExitCode
+from thv_registry.migrations.model import HistoryEntry, Migration, MigrationFile, VersionState
+from thv_registry.migrations.status import MigrationState, Outlook, compute_status
+
+if TYPE_CHECKING:
+    from conftest import TestDatabase
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SET = {
+    "000001_a.up.sql": "CREATE TABLE a (id int);\n",
+    "000001_a.down.sql": "DROP TABLE a;\n",
+    "000002_b.up.sql": "CREATE TABLE b (id int);\n",
+    "000002_b.down.sql": "DROP TABLE b;\n",
+    "000003_c.up.sql": "CREATE TABLE c (id int);\n",
+    "000003_c.down.sql": "DROP TABLE c;\n",
+}
+
+
+def mig(version: int) -> Migration:
+    up = MigrationFile(f"{version:06d}_m{version}.up.sql", Path("/dev/null"))
+    return Migration(version, f"m{version}", up, None)
+
+
+def hist(version: int, direction: str, resulting: int | None, checksum: str | None = None,
+         *, finished: bool = True) -> HistoryEntry:  # fmt: skip
+    return HistoryEntry(
+        version, f"m{version}", direction, checksum, resulting, NOW, NOW if finished else None,
+        5.0, "app", "t",
+    )  # fmt: skip
+
+
+def states(status: object) -> dict[int, str]:
+    return {r.version: r.state.value for r in status.rows}  # type: ignore[attr-defined]
+
+
+# -- pure ------------------------------------------------------------------------------------------
+
+
+def test_every_state_in_one_status() -> None:
+    history = [
+        hist(0, "baseline", 1),  # 1 applied before our history: unknown
+        hist(2, "up", 2, "s2"),
+        hist(4, "up", 4, "s4"),  # 3 never ran: out of order once 4 ran
+        hist(5, "up", 5, "s5"),  # 5's file is gone: missing
+    ]
+    migrations = [mig(1), mig(2), mig(3), mig(4), mig(6)]
+    status = compute_status(
+        migrations, VersionState(5, False), history, {1: "x", 2: "s2", 4: "changed"}
+    )
+    assert states(status) == {
+        1: "unknown",
+        2: "applied",
+        3: "out_of_order",
+        4: "changed",
+        5: "missing",
+        6: "pending",
+    }
+    assert status.outlook is Outlook.REFUSED and status.problem
+    row2 = status.rows[1]
+    assert (row2.applied_at, row2.applied_by, row2.duration_ms) == (NOW, "app", 5.0)
+    assert status.rows[3].checksum == "s4" and status.rows[3].file_checksum == "changed"
+
+
+def test_pending_and_up_to_date() -> None:
+    history = [hist(0, "baseline", None), hist(1, "up", 1, "s1")]
+    pending = compute_status([mig(1), mig(2)], VersionState(1, False), history, {1: "s1"})
+    assert pending.outlook is Outlook.PENDING and len(pending.pending) == 1
+    done = compute_status([mig(1)], VersionState(1, False), history, {1: "s1"})
+    assert done.outlook is Outlook.UP_TO_DATE and states(done) == {1: "applied"}
+
+
+def test_dirty_row_is_the_failed_step() -> None:
+    history = [hist(0, "baseline", None), hist(1, "up", 1, "s1"), hist(2, "up", 2, finished=False)]
+    up = compute_status([mig(1), mig(2)], VersionState(2, True), history, {})
+    assert states(up)[2] == "dirty" and up.outlook is Outlook.DIRTY
+    assert "force 2" in str(up.problem) and "force 1" in str(up.problem)
+    # a failed down of 2 leaves the database dirty at 1; the half-reverted step is 2
+    history = [hist(0, "baseline", None), hist(1, "up", 1), hist(2, "up", 2),
+               hist(2, "down", 1, finished=False)]  # fmt: skip
+    down = compute_status([mig(1), mig(2)], VersionState(1, True), history, {})
+    assert states(down) == {1: "unknown", 2: "dirty"}
+
+
+def test_golang_migrate_only_is_unknown_not_changed() -> None:
+    status = compute_status([mig(1), mig(2)], VersionState(1, False), (), {})
+    assert states(status) == {1: "unknown", 2: "pending"}
+    assert status.count(MigrationState.UNKNOWN) == 1
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """``python -m thv_registry migrate ARGS --config ... --migrations-dir ...`` as a subprocess."""
+
+    env: dict[str, str]
+    cwd: Path
+    config: Path
+    migrations: Path
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "thv_registry", "migrate", *args]
+        argv += ["--config", str(self.config), "--migrations-dir", str(self.migrations)]
+        return subprocess.run(
+            argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def run(cli_env: dict[str, str], tmp_path: Path, config_file: Path) -> Run:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for name, text in SET.items():
+        (migrations / name).write_text(text)
+    return Run(cli_env, tmp_path, config_file, migrations)
+
+
+def test_status_text_and_exit_codes(run: Run, database: TestDatabase) -> None:
+    fresh = run("status")
+    assert fresh.returncode == ExitCode.PENDING, fresh.stderr
+    assert fresh.stdout.splitlines()[1] == "Current version:   no version"
+    assert "3 pending migrations: `migrate up` applies them." in fresh.stdout
+    assert database.tables() == set(), "status writes nothing"
+
+    assert run("up", "-n", "2", "--yes").returncode == 0
+    result = run("status")
+    assert result.returncode == ExitCode.PENDING
+    lines = result.stdout.splitlines()
+    assert lines[3].split() == ["VERSION", "NAME", "STATE", "APPLIED", "AT", "BY", "DURATION"]
+    assert lines[4].split()[:3] == ["000001", "a", "applied"]
+    assert lines[4].split()[5:7] == ["UTC", database.server.user]
+    assert lines[6].split() == ["000003", "c", "pending"]
+
+    assert run("up", "--yes").returncode == 0
+    done = run("status")
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "Up to date."
+
+
+def test_out_of_order_file_is_reported_never_skipped(run: Run, database: TestDatabase) -> None:
+    late = run.migrations / "000002_b.up.sql"
+    aside = run.migrations.parent / late.name
+    late.rename(aside)
+    (run.migrations / "000002_b.down.sql").unlink()
+    assert run("up", "--yes").returncode == 0  # applies 1 and 3
+    aside.rename(late)  # 2 is added after 3 ran
+    result = run("status")
+    assert result.returncode == ExitCode.REFUSED
+    assert "000002   b     out of order" in result.stdout
+    assert "would refuse" in result.stdout and "000002_b" in result.stdout
+    up = run("up", "--yes")
+    assert up.returncode == ExitCode.REFUSED and "000002_b" in up.stderr
+    assert "b" not in database.tables()
+
+
+def test_status_json_and_version(run: Run, database: TestDatabase) -> None:
+    assert run("version").stdout == "no version\n"
+    assert run("up", "-n", "1", "--yes").returncode == 0
+    version = run("version")
+    assert (version.returncode, version.stdout) == (0, "1\n")
+    assert json.loads(run("version", "--output", "json").stdout) == {
+        "event": "version", "version": 1, "dirty": False,
+    }  # fmt: skip
+    status = json.loads(run("status", "-o", "json").stdout)
+    assert status["event"] == "status" and status["outlook"] == "pending"
+    assert (status["version"], status["dirty"], status["pending"]) == (1, False, 2)
+    first = status["migrations"][0]
+    assert set(first) == {
+        "version", "name", "state", "file", "applied_at", "applied_by", "duration_ms",
+        "checksum", "file_checksum",
+    }  # fmt: skip
+    assert first["state"] == "applied" and first["applied_at"].endswith("+00:00")
+    assert first["checksum"] == first["file_checksum"] and len(first["checksum"]) == 64
+    assert [m["state"] for m in status["migrations"]] == ["applied", "pending", "pending"]
+    with database.connect() as conn:
+        conn.execute("UPDATE schema_migrations SET dirty = true")
+    assert run("version").stdout == "1 (dirty)\n"
+    dirty = run("status", "--log-format", "json")
+    assert dirty.returncode == ExitCode.DIRTY
+    assert json.loads(dirty.stdout)["outlook"] == "dirty"
