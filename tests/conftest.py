@@ -7,9 +7,10 @@ The server is the embedded one (pgserver) unless ``THV_TEST_DATABASE_URL`` names
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +141,47 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["THV_REGISTRY_BACKUP_DIR"] = str(tmp_path / "backups")  # never the user's real one
     env.setdefault("PATH", os.path.dirname(sys.executable))
     return env
+
+
+class MigrateCli:
+    """``python -m thv_registry migrate ARGS --config C --migrations-dir M``, as a user runs it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, config: Path, migrations: Path) -> None:
+        self.env, self.cwd, self.migrations = env, cwd, migrations
+        self.common = ["--config", str(config), "--migrations-dir", str(migrations)]
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "thv_registry", "migrate", *args, *self.common]
+
+    def __call__(
+        self, *args: str, input: str | None = None, stdin: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        if input is None and stdin is None:
+            stdin = subprocess.DEVNULL  # never wait for a terminal that is not there
+        return subprocess.run(
+            self.argv(*args), env=self.env, cwd=self.cwd, input=input, stdin=stdin,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+
+def write_migrations(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+@pytest.fixture
+def migrate_cli(
+    cli_env: dict[str, str], tmp_path: Path, config_file: Path
+) -> Callable[[dict[str, str]], MigrateCli]:
+    """A factory: write the migration set, get a CLI runner for it, run from an unrelated dir."""
+
+    def make(files: dict[str, str]) -> MigrateCli:
+        workdir = tmp_path / "elsewhere"
+        workdir.mkdir(exist_ok=True)
+        return MigrateCli(
+            cli_env, workdir, config_file, write_migrations(tmp_path / "migrations", files)
+        )
+
+    return make

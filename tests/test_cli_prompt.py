@@ -10,9 +10,7 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,6 +18,9 @@ import pytest
 from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from conftest import MigrateCli as Migrate
     from conftest import TestDatabase
 
 SMALL_SET = {
@@ -34,40 +35,9 @@ DATA_LOSS = (
 )
 
 
-class Migrate:
-    """``python -m thv_registry migrate ...`` with the test's config and migration set."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, config: Path, migrations: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.common = ["--config", str(config), "--migrations-dir", str(migrations)]
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "thv_registry", "migrate", *args, *self.common]
-
-    def __call__(
-        self, *args: str, input: str | None = None, stdin: int | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args),
-            env=self.env,
-            cwd=self.cwd,
-            input=input,
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
 @pytest.fixture
-def migrate(cli_env: dict[str, str], tmp_path: Path, config_file: Path) -> Migrate:
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    for name, text in SMALL_SET.items():
-        (directory / name).write_text(text)
-    workdir = tmp_path / "elsewhere"
-    workdir.mkdir()
-    return Migrate(cli_env, workdir, config_file, directory)
+def migrate(migrate_cli: Callable[[dict[str, str]], Migrate]) -> Migrate:
+    return migrate_cli(SMALL_SET)
 
 
 def version_of(database: TestDatabase) -> tuple[object, ...] | None:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +11,9 @@ from thv_registry.errors import ExitCode
 from thv_registry.migrations.explain import first_line
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from conftest import MigrateCli as Run
     from conftest import TestDatabase
 
 SET = {
@@ -31,31 +30,9 @@ SET = {
 }
 
 
-@dataclass
-class Run:
-    """``python -m thv_registry migrate ARGS --config ... --migrations-dir ...`` as a subprocess."""
-
-    env: dict[str, str]
-    cwd: Path
-    config: Path
-    migrations: Path
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "thv_registry", "migrate", *args]
-        argv += ["--config", str(self.config), "--migrations-dir", str(self.migrations)]
-        return subprocess.run(
-            argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-
-
 @pytest.fixture
-def run(cli_env: dict[str, str], tmp_path: Path, config_file: Path) -> Run:
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    for name, text in SET.items():
-        (migrations / name).write_text(text)
-    return Run(cli_env, tmp_path, config_file, migrations)
+def run(migrate_cli: Callable[[dict[str, str]], Run]) -> Run:
+    return migrate_cli(SET)
 
 
 def test_first_line_collapses_and_truncates() -> None:

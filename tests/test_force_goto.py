@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,6 +10,9 @@ import pytest
 from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from conftest import MigrateCli as Run
     from conftest import TestDatabase
 
 SET = {
@@ -30,32 +29,9 @@ SET = {
 FIXED_3 = "CREATE TABLE c (id int);\nCREATE INDEX CONCURRENTLY c_idx ON c (id);\n"
 
 
-@dataclass
-class Run:
-    """``python -m thv_registry migrate ARGS --config ... --migrations-dir ...`` as a subprocess."""
-
-    env: dict[str, str]
-    cwd: Path
-    config: Path
-    migrations: Path
-
-    def __call__(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "thv_registry", "migrate", *args]
-        argv += ["--config", str(self.config), "--migrations-dir", str(self.migrations)]
-        return subprocess.run(
-            argv, env=self.env, cwd=self.cwd, input=input,
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-
-
 @pytest.fixture
-def run(cli_env: dict[str, str], tmp_path: Path, config_file: Path) -> Run:
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    for name, text in SET.items():
-        (migrations / name).write_text(text)
-    return Run(cli_env, tmp_path, config_file, migrations)
+def run(migrate_cli: Callable[[dict[str, str]], Run]) -> Run:
+    return migrate_cli(SET)
 
 
 def execute(database: TestDatabase, statement: str) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +14,9 @@ from thv_registry.migrations.model import HistoryEntry, Migration, MigrationFile
 from thv_registry.migrations.status import MigrationState, Outlook, compute_status
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from conftest import MigrateCli as Run
     from conftest import TestDatabase
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,31 +104,9 @@ def test_golang_migrate_only_is_unknown_not_changed() -> None:
 # -- CLI -------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    """``python -m thv_registry migrate ARGS --config ... --migrations-dir ...`` as a subprocess."""
-
-    env: dict[str, str]
-    cwd: Path
-    config: Path
-    migrations: Path
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "thv_registry", "migrate", *args]
-        argv += ["--config", str(self.config), "--migrations-dir", str(self.migrations)]
-        return subprocess.run(
-            argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-
-
 @pytest.fixture
-def run(cli_env: dict[str, str], tmp_path: Path, config_file: Path) -> Run:
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    for name, text in SET.items():
-        (migrations / name).write_text(text)
-    return Run(cli_env, tmp_path, config_file, migrations)
+def run(migrate_cli: Callable[[dict[str, str]], Run]) -> Run:
+    return migrate_cli(SET)
 
 
 def test_status_text_and_exit_codes(run: Run, database: TestDatabase) -> None:
