@@ -3,26 +3,33 @@
 The Go server's file (its ``database:`` block) plus our optional ``migrations:`` block; other
 top-level keys belong to the server's other parts. Keys match case-insensitively, as in the Go
 server (viper). Problems become one ConfigError naming file, key path and line; never a password.
+
+Two entry points. :func:`load_config` returns the pydantic models (:mod:`.config_models`, the
+schema of record). :func:`load_config_values` is the CLI's: a file whose every value is plainly
+valid is read without importing pydantic (~100 ms, most of a no-op ``migrate up``); anything else
+goes through :func:`load_config`, so pydantic decides and words every error.
 """
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_core import ValidationError
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .config_models import DatabaseSettings, MigrationSettings, Settings
+
 __all__ = ["ConnectionParams", "DatabaseSettings", "MigrationSettings", "Settings", "load_config"]
-__all__ += ["SSL_MODES", "PASSWORD_ENV", "MIGRATION_PASSWORD_ENV"]
+__all__ += ["SSL_MODES", "PASSWORD_ENV", "MIGRATION_PASSWORD_ENV", "valid_host"]
+__all__ += ["ConfigValues", "DatabaseValues", "MigrationValues", "load_config_values"]
 
 PASSWORD_ENV = "THV_REGISTRY_DATABASE_PASSWORD"
 MIGRATION_PASSWORD_ENV = "THV_REGISTRY_DATABASE_MIGRATIONPASSWORD"
@@ -79,120 +86,106 @@ _NO_DATABASE_HINT = (
     "the embedded PostgreSQL."
 )
 _PASS_CONFIG = "Pass --config with the path of your configuration file."
-_MODEL = ConfigDict(strict=True, extra="forbid", populate_by_name=True, frozen=True)
+_MODELS = frozenset({"DatabaseSettings", "MigrationSettings", "Settings"})
 
 
-class DatabaseSettings(BaseModel):
-    """The ``database:`` block, as the Go server reads it (plus the two password keys)."""
+def __getattr__(name: str) -> Any:
+    """The pydantic models, imported on first use (PEP 562)."""
+    if name in _MODELS:
+        from . import config_models
 
-    model_config = _MODEL
+        return getattr(config_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def valid_host(value: str) -> str | None:
+    """Why ``value`` is not a usable ``database.host`` (None: it is)."""
+    if not value:
+        return "must not be empty"
+    for part in value.split(","):  # libpq accepts a comma-separated list of hosts
+        if part.startswith("/") or _HOSTNAME.match(part) or _is_ip(part):
+            continue
+        return (
+            f"must be a host name, an IP address or an absolute Unix-socket directory "
+            f"(starting with /); got {value!r}"
+        )
+    return None
+
+
+def _database_missing(source_path: Path | None) -> ConfigError:
+    return ConfigError(
+        f"{source_path or 'The configuration'} has no database: block, so there is "
+        "no server to connect to.",
+        hint=_NO_DATABASE_HINT,
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseValues:
+    """The ``database:`` block's connection values (what the commands use)."""
 
     host: str
-    port: int = Field(default=5432, ge=1, le=65535)
-    user: str = Field(min_length=1)
-    migration_user: str | None = Field(default=None, validation_alias="migrationUser")
-    password: SecretStr | None = None
-    migration_password: SecretStr | None = Field(default=None, validation_alias="migrationPassword")
-    database: str = Field(min_length=1)
-    sslmode: str = Field(default="require", validation_alias=AliasChoices("sslmode", "sslMode"))
-    # The Go server's pool and API settings: accepted so its files load; for `serve`.
-    max_open_conns: int | None = Field(default=None, validation_alias="maxOpenConns", ge=0)
-    max_idle_conns: int | None = Field(default=None, validation_alias="maxIdleConns", ge=0)
-    conn_max_lifetime: str | None = Field(default=None, validation_alias="connMaxLifetime")
-    max_meta_size: int | None = Field(default=None, validation_alias="maxMetaSize", gt=0)
-    dynamic_auth: Any = Field(default=None, validation_alias="dynamicAuth")
-
-    @field_validator("migration_user", "password", "migration_password", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @field_validator("sslmode", mode="before")
-    @classmethod
-    def _sslmode(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return "require"
-        if isinstance(value, str):
-            if value.lower() not in SSL_MODES:
-                raise ValueError(f"must be one of {', '.join(SSL_MODES)}; got {value!r}")
-            return value.lower()
-        return value
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not value:
-            raise ValueError("must not be empty")
-        for part in value.split(","):  # libpq accepts a comma-separated list of hosts
-            if part.startswith("/") or _is_ip(part) or _HOSTNAME.match(part):
-                continue
-            raise ValueError(
-                f"must be a host name, an IP address or an absolute Unix-socket directory "
-                f"(starting with /); got {value!r}"
-            )
-        return value
-
-    @field_validator("dynamic_auth")
-    @classmethod
-    def _no_dynamic_auth(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(
-                "(AWS RDS IAM authentication) is not supported by this tool; remove it and give "
-                f"the password with database.migrationPassword, {MIGRATION_PASSWORD_ENV} or "
-                "~/.pgpass"
-            )
-        return value
+    port: int
+    user: str
+    database: str
+    sslmode: str
+    migration_user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    migration_password: str | None = field(default=None, repr=False)
 
 
-class MigrationSettings(BaseModel):
-    """The optional ``migrations:`` block: lock tuning for the migration runner."""
-
-    model_config = _MODEL
-
-    lock_wait_seconds: float = Field(
-        default=DEFAULT_LOCK_WAIT_S, validation_alias="lockWaitSeconds", gt=0, le=86400,
-        allow_inf_nan=False,
-    )  # fmt: skip
-    lock_timeout_ms: int = Field(
-        default=DEFAULT_LOCK_TIMEOUT_MS, validation_alias="lockTimeoutMs", ge=0, le=2**31 - 1
-    )
-    lock_retries: int = Field(
-        default=DEFAULT_LOCK_RETRIES, validation_alias="lockRetries", ge=0, le=100
-    )
+@dataclass(frozen=True)
+class MigrationValues:
+    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_S
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    lock_retries: int = DEFAULT_LOCK_RETRIES
 
 
-class Settings(BaseModel):
-    """A loaded configuration: the database block (None: embedded default) and tuning."""
+@dataclass(frozen=True)
+class ConfigValues:
+    """A validated configuration as plain values: what :func:`load_config_values` returns."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    database: DatabaseSettings | None = None
-    migrations: MigrationSettings = Field(default_factory=lambda: MigrationSettings())
-    source_path: Path | None = None  #: the file it came from (not a YAML key)
+    database: DatabaseValues | None
+    migrations: MigrationValues = MigrationValues()
+    source_path: Path | None = None
 
     def migration_params(self) -> ConnectionParams:
         """Connect as ``migrationUser`` (default ``user``) with ``migrationPassword``."""
         db = self._database()
-        return self._params(db.migration_user or db.user, db.migration_password or db.password)
+        user = db.migration_user or db.user
+        return self._params(user, db.migration_password or db.password)
 
     def app_params(self) -> ConnectionParams:
         """Connect as the application ``user`` with ``password``."""
-        db = self._database()
-        return self._params(db.user, db.password)
+        return self._params(self._database().user, self._database().password)
 
-    def _params(self, user: str, password: SecretStr | None) -> ConnectionParams:
+    def _params(self, user: str, password: str | None) -> ConnectionParams:
         db = self._database()
-        secret = password.get_secret_value() if password is not None else None
-        return ConnectionParams(db.host, db.port, user, db.database, db.sslmode, secret)
+        return ConnectionParams(db.host, db.port, user, db.database, db.sslmode, password)
 
-    def _database(self) -> DatabaseSettings:
+    def _database(self) -> DatabaseValues:
         if self.database is None:
-            raise ConfigError(
-                f"{self.source_path or 'The configuration'} has no database: block, so there is "
-                "no server to connect to.",
-                hint=_NO_DATABASE_HINT,
-            )
+            raise _database_missing(self.source_path)
         return self.database
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConfigValues:
+        db = settings.database
+        m = settings.migrations
+        values = None
+        if db is not None:
+            values = DatabaseValues(
+                db.host,
+                db.port,
+                db.user,
+                db.database,
+                db.sslmode,
+                db.migration_user,
+                db.password.get_secret_value() if db.password is not None else None,
+                db.migration_password.get_secret_value() if db.migration_password else None,
+            )
+        tuning = MigrationValues(m.lock_wait_seconds, m.lock_timeout_ms, m.lock_retries)
+        return cls(values, tuning, settings.source_path)
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -214,9 +207,58 @@ _UNREADABLE = {
 }
 
 
+_Blocks = dict[str, tuple[str, yaml.Node, yaml.Node]]
+
+
 def load_config(path: Path) -> Settings:
     """Read, validate and return the configuration in ``path``; apply the env overrides."""
+    from .config_models import DatabaseSettings, MigrationSettings, Settings
+
     path = Path(path).expanduser()
+    data, blocks, problems = _structure(path)
+    database = _block(DatabaseSettings, data, blocks.get("database"), problems)
+    migrations = _block(MigrationSettings, data, blocks.get("migrations"), problems)
+    if problems:
+        _raise(path, problems)
+    if isinstance(database, DatabaseSettings):
+        database = _env_overrides(database)
+    return Settings(
+        database=database if isinstance(database, DatabaseSettings) else None,
+        migrations=migrations if isinstance(migrations, MigrationSettings) else MigrationSettings(),
+        source_path=path,
+    )
+
+
+def load_config_values(path: Path) -> ConfigValues:
+    """:func:`load_config` as plain values, without pydantic when every value is plainly valid.
+
+    The fast path accepts only what the models certainly accept, with the same result (a test
+    compares them); any doubt (a problem, an unusual type or key) goes through :func:`load_config`.
+    """
+    path = Path(path).expanduser()
+    data, blocks, problems = _structure(path)
+    database = migrations = None
+    if not problems:
+        database = _fast_block("database", data, blocks.get("database"))
+        migrations = _fast_block("migrations", data, blocks.get("migrations"))
+    if database is None or migrations is None:
+        return ConfigValues.from_settings(load_config(path))
+    db = _fast_database(database[1]) if database[0] else None
+    tuning = _fast_migrations(migrations[1]) if migrations[0] else MigrationValues()
+    if (database[0] and db is None) or tuning is None:
+        return ConfigValues.from_settings(load_config(path))
+    if db is not None:
+        password = os.environ.get(PASSWORD_ENV) or db.password
+        migration_password = os.environ.get(MIGRATION_PASSWORD_ENV) or db.migration_password
+        db = DatabaseValues(
+            db.host, db.port, db.user, db.database, db.sslmode, db.migration_user,
+            password, migration_password,
+        )  # fmt: skip
+    return ConfigValues(db, tuning, path)
+
+
+def _structure(path: Path) -> tuple[dict[Any, Any], _Blocks, list[_Problem]]:
+    """The file's data, its database/migrations blocks, and the top-level problems."""
     text = _read(path)
     node, data = _parse(path, text)
     if node is None or data is None:
@@ -232,26 +274,142 @@ def load_config(path: Path) -> Settings:
         )
     problems: list[_Problem] = []
     pairs = _pairs(node, "", problems)
-    blocks: dict[str, tuple[str, yaml.Node, yaml.Node]] = {}
+    blocks: _Blocks = {}
     for key, (knode, vnode) in pairs.items():
         name = key.lower()
         if name in ("database", "migrations"):
             if name in blocks:
                 problems.append(_at(knode, f"{key} repeats {blocks[name][0]}; keep only one"))
             blocks[name] = (key, knode, vnode)
-        elif close := difflib.get_close_matches(name, ["database", "migrations"], 1, 0.8):
+        elif close := _close_matches(name, ["database", "migrations"], 0.8):
             problems.append(_at(knode, f"{key} is not a known key; did you mean {close[0]!r}?"))
-    database = _block(DatabaseSettings, data, blocks.get("database"), problems)
-    migrations = _block(MigrationSettings, data, blocks.get("migrations"), problems)
-    if problems:
-        _raise(path, problems)
-    if isinstance(database, DatabaseSettings):
-        database = _env_overrides(database)
-    return Settings(
-        database=database if isinstance(database, DatabaseSettings) else None,
-        migrations=migrations if isinstance(migrations, MigrationSettings) else MigrationSettings(),
-        source_path=path,
+    return data, blocks, problems
+
+
+def _close_matches(word: str, choices: list[str], cutoff: float) -> list[str]:
+    if word in choices or not choices:
+        return []
+    import difflib  # only for keys that are not ours: most files never get here
+
+    return difflib.get_close_matches(word, choices, 1, cutoff)
+
+
+# -- the fast path: plain valid values, no pydantic -----------------------------------------------
+
+#: Each field's key spellings, as the models' aliases give them (a test checks they agree).
+FIELD_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "database": {
+        "host": ("host",),
+        "port": ("port",),
+        "user": ("user",),
+        "migration_user": ("migrationUser",),
+        "password": ("password",),
+        "migration_password": ("migrationPassword",),
+        "database": ("database",),
+        "sslmode": ("sslmode", "sslMode"),
+        "max_open_conns": ("maxOpenConns",),
+        "max_idle_conns": ("maxIdleConns",),
+        "conn_max_lifetime": ("connMaxLifetime",),
+        "max_meta_size": ("maxMetaSize",),
+        "dynamic_auth": ("dynamicAuth",),
+    },
+    "migrations": {
+        "lock_wait_seconds": ("lockWaitSeconds",),
+        "lock_timeout_ms": ("lockTimeoutMs",),
+        "lock_retries": ("lockRetries",),
+    },
+}
+_FIELD_BY_KEY = {
+    block: {k.lower(): f for f, keys in fields.items() for k in keys}
+    for block, fields in FIELD_KEYS.items()
+}
+
+
+def _fast_block(
+    block: str, data: dict[Any, Any], found: tuple[str, yaml.Node, yaml.Node] | None
+) -> tuple[bool, dict[str, Any]] | None:
+    """(present, inputs by field name), or None when only the full path can judge the block."""
+    if found is None:
+        return (False, {})
+    name, _knode, vnode = found
+    value = data.get(name)
+    if value is None and block == "migrations":
+        return (False, {})
+    if not isinstance(value, dict) or not isinstance(vnode, yaml.MappingNode):
+        return None
+    problems: list[_Problem] = []
+    pairs = _pairs(vnode, f"{name}.", problems)
+    inputs: dict[str, Any] = {}
+    for key in pairs:
+        field_name = _FIELD_BY_KEY[block].get(key.lower())
+        if problems or field_name is None or field_name in inputs:
+            return None
+        inputs[field_name] = value.get(key)
+    return (True, inputs)
+
+
+def _text(value: Any, *, required: bool = False) -> str | None | bool:
+    """A plain text value (None when unset and allowed); False when the models must judge it."""
+    if value is None or value == "":
+        return False if required else None
+    return value if type(value) is str else False
+
+
+def _whole(value: Any, low: int, high: int, *, optional: bool = True) -> int | None | bool:
+    if value is None:
+        return None if optional else False
+    return value if type(value) is int and low <= value <= high else False
+
+
+def _fast_database(inputs: dict[str, Any]) -> DatabaseValues | None:
+    host, user, database = (
+        _text(inputs.get("host"), required=True),
+        _text(inputs.get("user"), required=True),
+        _text(inputs.get("database"), required=True),
     )
+    port = _whole(inputs.get("port", 5432), 1, 65535, optional=False)
+    migration_user = _text(inputs.get("migration_user"))
+    password = _text(inputs.get("password"))
+    migration_password = _text(inputs.get("migration_password"))
+    sslmode = inputs.get("sslmode") or "require"
+    checks = [
+        _whole(inputs.get("max_open_conns"), 0, 2**63 - 1),
+        _whole(inputs.get("max_idle_conns"), 0, 2**63 - 1),
+        _whole(inputs.get("max_meta_size"), 1, 2**63 - 1),
+        _text(inputs.get("conn_max_lifetime")),
+        None if inputs.get("dynamic_auth") is None else False,
+    ]
+    values = (host, user, database, port, migration_user, password, migration_password)
+    if any(v is False for v in (*values, *checks)):
+        return None
+    if type(sslmode) is not str or sslmode.lower() not in SSL_MODES:
+        return None
+    if not isinstance(host, str) or valid_host(host) is not None:
+        return None
+    assert isinstance(user, str) and isinstance(database, str) and isinstance(port, int)
+    return DatabaseValues(
+        host,
+        port,
+        user,
+        database,
+        sslmode.lower(),
+        migration_user if isinstance(migration_user, str) else None,
+        password if isinstance(password, str) else None,
+        migration_password if isinstance(migration_password, str) else None,
+    )
+
+
+def _fast_migrations(inputs: dict[str, Any]) -> MigrationValues | None:
+    wait = inputs.get("lock_wait_seconds", DEFAULT_LOCK_WAIT_S)
+    timeout = _whole(inputs.get("lock_timeout_ms", DEFAULT_LOCK_TIMEOUT_MS), 0, 2**31 - 1)
+    retries = _whole(inputs.get("lock_retries", DEFAULT_LOCK_RETRIES), 0, 100)
+    if type(wait) not in (int, float) or not 0 < wait <= 86400:  # NaN fails the comparison
+        return None
+    if not isinstance(timeout, int) or isinstance(timeout, bool):
+        return None
+    if not isinstance(retries, int) or isinstance(retries, bool):
+        return None
+    return MigrationValues(float(wait), timeout, retries)
 
 
 def _read(path: Path) -> str:
@@ -333,8 +491,8 @@ def _block(
         return None
     name, knode, vnode = found
     value = data.get(name)
-    if value is None and model is MigrationSettings:
-        return model()
+    if value is None and model.__name__ == "MigrationSettings":
+        return model.model_validate({})
     if not isinstance(value, dict) or not isinstance(vnode, yaml.MappingNode):
         what = "is empty" if value is None else f"must be a mapping of keys, not {_kind(value)}"
         problems.append(_at(knode, f"{name} {what}; {_expected_keys(model)}"))
@@ -348,7 +506,7 @@ def _block(
     for key, (kn, _vn) in pairs.items():
         field_name = _field_for(model, key)
         if field_name is None:
-            close = difflib.get_close_matches(key.lower(), list(lowered), 1, 0.6)
+            close = _close_matches(key.lower(), list(lowered), 0.6)
             hint = f"did you mean {lowered[close[0]]!r}?" if close else _expected_keys(model)
             problems.append(_at(kn, f"{name}.{key} is not a known key; {hint}"))
             if close:
@@ -360,6 +518,8 @@ def _block(
             continue
         given[field_name] = (key, kn)
         inputs[field_name] = value.get(key)
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(inputs)
     except ValidationError as exc:
@@ -375,6 +535,8 @@ def _block(
 
 def _spellings(model: type[BaseModel], only: str | None = None) -> list[str]:
     """Every key spelling the model accepts (of field ``only``, if given), in field order."""
+    from pydantic import AliasChoices
+
     names: list[str] = []
     for fname, info in model.model_fields.items():
         if only is not None and fname != only:
@@ -434,6 +596,8 @@ def _kind(value: Any, secret: bool = False) -> str:
 
 
 def _is_ip(text: str) -> bool:
+    import ipaddress
+
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -458,6 +622,8 @@ def _raise(path: Path, problems: list[_Problem]) -> None:
 
 def _env_overrides(db: DatabaseSettings) -> DatabaseSettings:
     """Apply THV_REGISTRY_DATABASE_PASSWORD / _MIGRATIONPASSWORD (empty values are unset)."""
+    from pydantic import SecretStr
+
     update: dict[str, SecretStr] = {}
     if password := os.environ.get(PASSWORD_ENV):
         update["password"] = SecretStr(password)

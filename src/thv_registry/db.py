@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import socket
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectionFailed
@@ -79,6 +77,8 @@ def _probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
     """Why nothing answers at host:port, as (reason, hint); None if something listens."""
     if "," in host or host.startswith("@"):  # several hosts, abstract socket: let libpq speak
         return None
+    import socket  # only once a connection failed: the error path
+
     if host.startswith("/"):
         return _probe_unix(host, port, timeout)
     hint = (
@@ -103,6 +103,8 @@ def _probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
 
 
 def _probe_unix(directory: str, port: int, timeout: float) -> tuple[str, str] | None:
+    import socket
+
     path = os.path.join(directory, f".s.PGSQL.{port}")
     hint = (
         "Check database.host (the socket directory) and database.port in the configuration, "
@@ -146,6 +148,8 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
             "role (thv-registry-api prime-db, or ask your DBA).",
         )
     if re.search(r'database ".*" does not exist', low):
+        import shlex
+
         cmd = shlex.join(["createdb", "-h", p.host, "-p", str(p.port), "-U", p.user, p.dbname])
         return (
             f"Database {p.dbname!r} does not exist on the server at {at} ({why}).",

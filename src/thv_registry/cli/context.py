@@ -17,7 +17,7 @@ import click
 from .output import Output, configure_logging
 
 if TYPE_CHECKING:
-    from ..config import ConnectionParams, Settings
+    from ..config import ConfigValues, ConnectionParams
     from ..migrations.migrator import Migrator
     from ..migrations.source import Source
 
@@ -27,6 +27,7 @@ __all__ = [
     "config_option",
     "migrations_dir_option",
     "yes_option",
+    "lock_options",
     "global_options",
 ]
 
@@ -41,7 +42,11 @@ class AppContext:
     log_format: str = "text"
     config_path: Path | None = None
     migrations_dir: Path | None = None
-    _settings: Settings | None = field(default=None, init=False, repr=False)
+    #: --lock-wait / --lock-timeout / --lock-retries; None: the config's value (or the default)
+    lock_wait_s: float | None = None
+    lock_timeout_ms: int | None = None
+    lock_retries: int | None = None
+    _settings: ConfigValues | None = field(default=None, init=False, repr=False)
     _settings_loaded: bool = field(default=False, init=False, repr=False)
     _migrator: Migrator | None = field(default=None, init=False, repr=False)
 
@@ -57,13 +62,13 @@ class AppContext:
         return Output(json_mode=self.json_mode, debug=self.debug, names=names)
 
     @property
-    def settings(self) -> Settings | None:
+    def settings(self) -> ConfigValues | None:
         """The validated config file, or None when no ``--config`` was given."""
         if not self._settings_loaded:
             if self.config_path is not None:
-                from ..config import load_config
+                from ..config import load_config_values  # pydantic only if the file needs it
 
-                self._settings = load_config(self.config_path)
+                self._settings = load_config_values(self.config_path)
             self._settings_loaded = True
         return self._settings
 
@@ -77,13 +82,18 @@ class AppContext:
             settings = self.settings  # config errors first: they need no files and no server
             source = load_source(self.migrations_dir)
             tuning = settings.migrations if settings is not None else None
+            # flags (or their env vars) win over the config's migrations: block
+            wait, timeout, retries = self.lock_wait_s, self.lock_timeout_ms, self.lock_retries
             self._migrator = m.Migrator(
                 self._connection_params(),
                 source,
-                lock_wait_s=tuning.lock_wait_seconds if tuning else m.DEFAULT_LOCK_WAIT_S,
-                lock_timeout_ms=tuning.lock_timeout_ms if tuning else m.DEFAULT_LOCK_TIMEOUT_MS,
-                lock_retries=tuning.lock_retries if tuning else m.DEFAULT_LOCK_RETRIES,
-            )
+                lock_wait_s=wait if wait is not None else
+                tuning.lock_wait_seconds if tuning else m.DEFAULT_LOCK_WAIT_S,
+                lock_timeout_ms=timeout if timeout is not None else
+                tuning.lock_timeout_ms if tuning else m.DEFAULT_LOCK_TIMEOUT_MS,
+                lock_retries=retries if retries is not None else
+                tuning.lock_retries if tuning else m.DEFAULT_LOCK_RETRIES,
+            )  # fmt: skip
         return self._migrator
 
     def _connection_params(self) -> ConnectionParams:
@@ -153,6 +163,42 @@ def migrations_dir_option(f: FC) -> FC:
         callback=_setter("migrations_dir"),
         help="Read migrations from this directory instead of the embedded set. "
         "[env: THV_REGISTRY_MIGRATIONS_DIR]",
+    )(f)
+
+
+def lock_options(f: FC) -> FC:
+    """``--lock-wait``, ``--lock-timeout``, ``--lock-retries``: override the config's tuning."""
+    f = click.option(
+        "--lock-retries",
+        type=click.IntRange(0, 100),
+        envvar="THV_REGISTRY_LOCK_RETRIES",
+        expose_value=False,
+        callback=_setter("lock_retries"),
+        metavar="N",
+        help="Attempts after the first when a step hits --lock-timeout (rolled back, then "
+        "retried after a pause). [config: migrations.lockRetries; default 3; env: "
+        "THV_REGISTRY_LOCK_RETRIES]",
+    )(f)
+    f = click.option(
+        "--lock-timeout",
+        type=click.IntRange(0, 2**31 - 1),
+        envvar="THV_REGISTRY_LOCK_TIMEOUT",
+        expose_value=False,
+        callback=_setter("lock_timeout_ms"),
+        metavar="MS",
+        help="Longest wait of a step for a table lock, in ms (PostgreSQL lock_timeout; 0: no "
+        "limit). Other queries on the table queue behind the waiting migration, so keep it "
+        "short. [config: migrations.lockTimeoutMs; default 5000; env: THV_REGISTRY_LOCK_TIMEOUT]",
+    )(f)
+    return click.option(
+        "--lock-wait",
+        type=click.FloatRange(0, 86400, min_open=True),
+        envvar="THV_REGISTRY_LOCK_WAIT",
+        expose_value=False,
+        callback=_setter("lock_wait_s"),
+        metavar="SECONDS",
+        help="Longest wait for the migration lock held by another migrator. [config: "
+        "migrations.lockWaitSeconds; default 15; env: THV_REGISTRY_LOCK_WAIT]",
     )(f)
 
 

@@ -15,6 +15,7 @@ from .context import (
     AppContext,
     config_option,
     global_options,
+    lock_options,
     migrations_dir_option,
     pass_app,
     yes_option,
@@ -98,6 +99,7 @@ def accept_changed_option(f: FC) -> FC:
 @dry_run_option
 @output_option
 @yes_option
+@lock_options
 @global_options
 @pass_app
 def up_command(
@@ -132,6 +134,7 @@ def up_command(
 @dry_run_option
 @output_option
 @yes_option
+@lock_options
 @global_options
 @pass_app
 def down_command(
@@ -159,6 +162,7 @@ def down_command(
 @dry_run_option
 @output_option
 @yes_option
+@lock_options
 @global_options
 @pass_app
 def goto_command(

@@ -15,6 +15,7 @@ from .context import (
     AppContext,
     config_option,
     global_options,
+    lock_options,
     migrations_dir_option,
     pass_app,
     yes_option,
@@ -103,6 +104,7 @@ def version_command(app: AppContext, output: str | None) -> None:
 @migrations_dir_option
 @output_option
 @yes_option
+@lock_options
 @global_options
 @pass_app
 def force_command(app: AppContext, version: int, output: str | None, yes: bool) -> None:

@@ -7,10 +7,8 @@ Results and progress go to stdout; notices, prompts and errors go to stderr. Wit
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -219,6 +217,8 @@ class Output:
         self._json(event="done", version=state.version, dirty=state.dirty, **extra)
 
     def _json(self, **fields: Any) -> None:
+        import json  # JSON output only: not on the text path
+
         click.echo(json.dumps(fields))
 
 
@@ -252,6 +252,8 @@ def report_failure(
 ) -> None:
     """Print a failure once, on stderr; with ``debug`` the traceback comes first."""
     if debug:
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     if json_mode:
         _echo_json_record("error", "thv_registry.cli", message, exit_code=exit_code)
@@ -281,6 +283,8 @@ class _JsonFormatter(logging.Formatter):
         fields["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
+        import json
+
         return json.dumps(fields)
 
 
@@ -303,6 +307,8 @@ def _record(level: str, logger: str, message: str, **extra: Any) -> dict[str, An
 
 
 def _echo_json_record(level: str, logger: str, message: str, **extra: Any) -> None:
+    import json
+
     click.echo(json.dumps(_record(level, logger, message, **extra)), err=True)
 
 

@@ -3,6 +3,9 @@
 Both tools compute the same key, so a Go server migrating the same database and this tool
 exclude each other. The wait is bounded by polling ``pg_try_advisory_lock`` (golang-migrate's
 blocking ``pg_advisory_lock`` ignores its own timeout); on timeout the holder is named.
+
+Also here: :func:`table_lock_holders`, who holds a table lock that a migration statement could
+not get within ``lock_timeout`` (the runner names them in its failure message).
 """
 
 from __future__ import annotations
@@ -21,7 +24,18 @@ from ..errors import LockTimeout
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["advisory_lock_id", "lock_key", "current_schema", "advisory_lock", "LockHolder"]
+__all__ = [
+    "advisory_lock_id",
+    "lock_key",
+    "current_schema",
+    "advisory_lock",
+    "LockHolder",
+    "TableLockHolder",
+    "table_lock_holders",
+    "long_transactions",
+    "find_blockers",
+    "describe_blockers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +100,9 @@ def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) 
             raise LockTimeout(
                 f"Another migration holds the migration lock (advisory lock {key}) and did not "
                 f"release it within {timeout_s:g} s: {who}.",
-                hint="Wait for it to finish and run again, or raise the wait with "
-                "migrations.lockWaitSeconds in the config. If that session is stuck, end it with "
-                f"SELECT pg_terminate_backend({holder.pid if holder else 'PID'}); its "
+                hint="Wait for it to finish and run again, or wait longer with --lock-wait "
+                "SECONDS (config: migrations.lockWaitSeconds). If that session is stuck, end it "
+                f"with SELECT pg_terminate_backend({holder.pid if holder else 'PID'}); its "
                 "transactional step is rolled back.",
             )
         if not announced:
@@ -101,8 +115,24 @@ def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) 
     try:
         yield
     finally:
-        if not conn.closed and not conn.broken:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        _unlock(conn, key)
+
+
+def _unlock(conn: psycopg.Connection[Any], key: int) -> None:
+    """Release the lock; a lost connection needs nothing (the server released it at session end).
+
+    Never raises for a dead connection, so the error that ended the block is the one reported.
+    """
+    import psycopg
+
+    if conn.closed or conn.broken:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()  # e.g. interrupted mid-statement: the unlock must not fail on that
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    except psycopg.OperationalError as exc:
+        log.debug("releasing the migration lock: %s (the session is gone with its locks)", exc)
 
 
 def _try_lock(conn: psycopg.Connection[Any], key: int) -> bool:
@@ -126,3 +156,174 @@ def find_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:
         (key, key),
     ).fetchone()
     return LockHolder(*row) if row else None
+
+
+#: Which table lock modes conflict with each mode (PostgreSQL docs, "Table-Level Locks").
+_CONFLICTS = {
+    "ACCESS SHARE": {"ACCESS EXCLUSIVE"},
+    "ROW SHARE": {"EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "ROW EXCLUSIVE": {"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "SHARE UPDATE EXCLUSIVE": {
+        "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"
+    },
+    "SHARE": {
+        "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
+        "ACCESS EXCLUSIVE",
+    },
+    "SHARE ROW EXCLUSIVE": {
+        "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
+        "ACCESS EXCLUSIVE",
+    },
+    "EXCLUSIVE": {
+        "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+        "EXCLUSIVE", "ACCESS EXCLUSIVE",
+    },
+}  # fmt: skip
+_ALL_MODES = frozenset({*_CONFLICTS, "ACCESS EXCLUSIVE"})
+
+
+def conflicts(wanted: str, held: str) -> bool:
+    """True when a lock in mode ``held`` blocks a request for mode ``wanted``."""
+    if wanted == "ACCESS EXCLUSIVE":
+        return held in _ALL_MODES
+    return held in _CONFLICTS.get(wanted, _ALL_MODES)
+
+
+@dataclass(frozen=True)
+class TableLockHolder:
+    """A session holding a table lock that conflicts with one a migration statement wants."""
+
+    pid: int
+    relation: str
+    mode: str  #: e.g. "ACCESS SHARE"
+    application_name: str
+    user: str
+    client_addr: str | None
+    state: str | None
+    xact_seconds: float | None  #: how long its transaction has been open
+    query_seconds: float | None  #: how long since its current (or last) query started
+    query: str
+
+    def describe(self) -> str:
+        app = self.application_name or "an unnamed application"
+        where = self.client_addr or "a local socket"
+        parts = [f"pid {self.pid} ({app}, user {self.user}, from {where})"]
+        if self.relation:
+            parts.append(f"holding {self.mode} on {self.relation}")
+        if self.state:
+            parts.append(self.state)
+        if self.xact_seconds is not None:
+            parts.append(f"its transaction open for {self.xact_seconds:.1f} s")
+        query = " ".join(self.query.split())
+        if len(query) > 200:
+            query = query[:197] + "..."
+        secs = self.query_seconds
+        if self.state == "active":
+            ran = f"running for {secs:.1f} s" if secs is not None else "running"
+            parts.append(f"query {ran}: {query or '(not shown)'}")
+        else:
+            ran = f" (started {secs:.1f} s ago)" if secs is not None else ""
+            parts.append(f"last query{ran}: {query or '(not shown)'}")
+        return ", ".join(parts)
+
+
+def table_lock_holders(
+    conn: psycopg.Connection[Any], wanted: dict[str, str]
+) -> list[TableLockHolder]:
+    """Other sessions holding a lock that conflicts with ``wanted`` (relation name -> mode).
+
+    Names are resolved as the statement would (``to_regclass`` with this session's
+    search_path); a relation that does not exist (yet) is skipped. Runs on the migration's own
+    connection, outside any transaction: no extra connection is opened. Longest-open first.
+    """
+    if not wanted:
+        return []
+    names = list(wanted)
+    rows = conn.execute(
+        """
+        SELECT w.name, a.pid, l.mode, coalesce(a.application_name, ''),
+               coalesce(a.usename::text, ''), host(a.client_addr), a.state,
+               extract(epoch FROM now() - a.xact_start)::float8,
+               extract(epoch FROM now() - a.query_start)::float8, coalesce(a.query, '')
+          FROM unnest(%s::text[]) AS w(name)
+          JOIN pg_locks l ON l.locktype = 'relation' AND l.granted
+               AND l.relation = to_regclass(w.name)
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.pid <> pg_backend_pid()
+         ORDER BY a.xact_start NULLS LAST, a.pid
+        """,
+        (names,),
+    ).fetchall()
+    holders: list[TableLockHolder] = []
+    seen: set[tuple[int, str]] = set()
+    for name, pid, mode, *rest in rows:
+        mode = _mode_name(mode)
+        if (pid, name) in seen or not conflicts(wanted[name], mode):
+            continue
+        seen.add((pid, name))
+        holders.append(TableLockHolder(pid, name, mode, *rest))
+    return holders
+
+
+def find_blockers(
+    conn: psycopg.Connection[Any], wanted: dict[str, str], *, older_than_s: float
+) -> list[TableLockHolder]:
+    """The holders of conflicting locks on ``wanted``; else the long-open transactions.
+
+    Never raises: it only decorates a lock-timeout message, which must not be lost to it.
+    """
+    import psycopg
+
+    try:
+        return table_lock_holders(conn, wanted) or long_transactions(conn, older_than_s)
+    except psycopg.Error as exc:
+        log.debug("could not look up the blocking sessions: %s", exc)
+        return []
+
+
+def describe_blockers(blockers: list[TableLockHolder]) -> str:
+    """One sentence naming the blockers :func:`find_blockers` found."""
+    if blockers and blockers[0].relation:
+        return "Blocked by " + "; and by ".join(b.describe() for b in blockers)
+    if blockers:
+        return (
+            "No session holds a conflicting table lock now; sessions with a transaction open "
+            "longer than lock_timeout: " + "; ".join(b.describe() for b in blockers)
+        )
+    return "The session that held the lock has finished meanwhile"
+
+
+def long_transactions(conn: psycopg.Connection[Any], older_than_s: float) -> list[TableLockHolder]:
+    """Other sessions of this database in a transaction open longer than ``older_than_s``.
+
+    The fallback when no table lock explains a lock timeout (a row lock, a lock the statement's
+    text does not show): the usual suspects, oldest first, at most three.
+    """
+    rows = conn.execute(
+        """
+        SELECT a.pid, '', '', coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+               host(a.client_addr), a.state,
+               extract(epoch FROM now() - a.xact_start)::float8,
+               extract(epoch FROM now() - a.query_start)::float8, coalesce(a.query, '')
+          FROM pg_stat_activity a
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+           AND a.xact_start < now() - make_interval(secs => %s)
+         ORDER BY a.xact_start
+         LIMIT 3
+        """,
+        (older_than_s,),
+    ).fetchall()
+    return [TableLockHolder(*row) for row in rows]
+
+
+def _mode_name(server_mode: str) -> str:
+    """``AccessShareLock`` (pg_locks) -> ``ACCESS SHARE`` (the documentation's name)."""
+    words, word = [], ""
+    for ch in server_mode.removesuffix("Lock"):
+        if ch.isupper() and word:
+            words.append(word)
+            word = ""
+        word += ch
+    words.append(word)
+    return " ".join(words).upper()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import PlanRefused, StateChanged
+from ..errors import ConnectionFailed, PlanRefused, StateChanged
 from .model import (
     DatabaseView,
     ForceResult,
@@ -78,7 +78,7 @@ class Migrator:
 
     def plan(self, request: Request) -> Plan:
         """Plan ``request`` from the current state without taking the lock or writing anything."""
-        with self._connect() as conn:
+        with self._connect() as conn, self._connection_kept(conn):
             plan = self._plan(conn, request)
         accept: frozenset[int] = getattr(request, "accept_changed", frozenset())
         for version in sorted(accept - {c.version for c in plan.accepted}):
@@ -149,7 +149,7 @@ class Migrator:
         """
         from . import runner
 
-        with self._connect() as conn, self._locked(conn):
+        with self._connect() as conn, self._connection_kept(conn), self._locked(conn):
             plan = self._plan(conn, request)
             if confirmed is not None and not _same_steps(plan, confirmed):
                 raise StateChanged(
@@ -179,7 +179,7 @@ class Migrator:
 
         target = self.force_target(version)
         table = self.migrations_table
-        with self._connect() as conn, self._locked(conn):
+        with self._connect() as conn, self._connection_kept(conn), self._locked(conn):
             current = state.read_version(conn, table)
             if confirmed is not None and (current.version, current.dirty) != (
                 confirmed.version,
@@ -246,7 +246,38 @@ class Migrator:
     def _connect(self) -> Conn:
         from ..db import connect
 
-        return connect(self.params, application_name=self.application_name)
+        conn = connect(self.params, application_name=self.application_name)
+        # PostgreSQL 14+: if this process dies (kill -9), the server notices within a second and
+        # cancels the running statement, instead of finishing it and holding its locks meanwhile.
+        with self._connection_kept(conn):
+            conn.execute(
+                "SELECT set_config('client_connection_check_interval', '1000', false) "
+                "WHERE current_setting('server_version_num')::int >= 140000"
+            )
+        return conn
+
+    @contextmanager
+    def _connection_kept(self, conn: Conn) -> Iterator[None]:
+        """A connection lost outside a step (lock wait, planning) is a ``ConnectionFailed``.
+
+        Steps report a loss themselves, saying where they stand; here no step had started.
+        """
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if not conn.broken:
+                raise
+            from ..db import one_line
+
+            raise ConnectionFailed(
+                f"The connection to the database at {self.params.describe()} was lost before "
+                f"any migration step started: {one_line(str(exc))}. Nothing was changed.",
+                hint="The session was ended by an administrator (pg_terminate_backend), a server "
+                "restart or a network failure; run the command again when the server is "
+                "reachable.",
+            ) from exc
 
     @contextmanager
     def _locked(self, conn: Conn) -> Iterator[None]:

@@ -281,7 +281,11 @@ def dirty_recovery(
             return (f"reverting {label}", current.version, last.version)
         return (f"applying {label}", current.version, _prev(migrations, last.version))
     if current.version is None:
-        return ("a migration", None, None)
+        # golang-migrate marks (-1, dirty) only while reverting the first migration
+        first = min(migrations, key=lambda m: m.version, default=None)
+        if first is None:
+            return ("a migration", None, None)
+        return (f"reverting {first.label}", None, first.version)
     name = next((m.name for m in migrations if m.version == current.version), "")
     what = f"migration {version_label(current.version, name)}"
     return (what, current.version, _prev(migrations, current.version))

@@ -1,0 +1,492 @@
+"""Issue 5's benchmark: ours vs dbmate, yoyo, Alembic, sql-migrate and the psql floors, one run.
+
+    python benchmarks/run.py [--steps 200,1000] [--races 8,16] [--quick] [--url URL] [--only ...]
+
+Starts a private PostgreSQL in a temp dir (PostgreSQL defaults: fsync and synchronous_commit on;
+``--url`` uses another server, where it creates and drops databases named ``thvbench_*``),
+generates the migration set in each tool's format, and measures, each command as its own process:
+
+  S1  apply all N steps to an empty database (for each --steps size)
+  S2  ``up`` on the up-to-date database (the whole process; median of --s2-runs, interleaved)
+  S3  revert all N (the first --steps size)
+  S4  --races processes running ``up`` at once on an empty database: time, errors, final state
+
+plus planning without a database (discovery, names, checksums) for 1,000 and 10,000 files. Prints
+the table and writes it to benchmarks/results.md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import gen  # noqa: E402
+from benchmarks.planning import PlanningResult, bench_planning  # noqa: E402
+from benchmarks.tools import Tool, all_tools  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DB_PREFIX = "thvbench_"
+S1_S3_LIMIT = 1.3  # × the one-transaction-per-file psql floor
+S2_LIMIT = 1.2  # × the Python floor
+PLAN_LIMIT_S = 1.0
+
+
+@dataclass
+class Cell:
+    seconds: float | None = None
+    text: str = ""  #: shown instead of / after the seconds (n/a, errors)
+    errors: int = 0
+
+
+@dataclass
+class Results:
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    planning: list[PlanningResult] = field(default_factory=list)
+    planning_big_pad: PlanningResult | None = None
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, admin_url: str, work: Path) -> None:
+        self.args = args
+        self.admin_url = admin_url  #: .../postgres
+        self.work = work
+        self.results = Results()
+        self.created: list[str] = []
+
+    # -- databases -------------------------------------------------------------------------------
+
+    def url(self, dbname: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + dbname
+
+    def fresh_db(self, name: str) -> str:
+        import psycopg
+
+        dbname = DB_PREFIX + name
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        self.created.append(dbname)
+        return self.url(dbname)
+
+    def drop_all(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for dbname in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+    def count_tables(self, url: str) -> int:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "select count(*) from pg_tables where tablename like 'bench\\_%'"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run_cmds(self, tool: Tool, cmds: list[list[str]]) -> tuple[float, str | None]:
+        """Run the commands one after another; (seconds, None) or (seconds, error text)."""
+        t0 = time.perf_counter()
+        for cmd in cmds:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=tool.env())
+            if proc.returncode != 0:
+                why = _error_line(proc.stderr or proc.stdout)
+                return time.perf_counter() - t0, f"exit {proc.returncode}: {why}"
+        return time.perf_counter() - t0, None
+
+    def record(self, tool: Tool, scenario: str, seconds: float, error: str | None) -> None:
+        if error:
+            self.results.cells[tool.key, scenario] = Cell(seconds, "error", 1)
+            self.results.notes.append(f"{tool.label}, {scenario}: {error}")
+        else:
+            self.results.cells[tool.key, scenario] = Cell(seconds)
+
+    def s1(self, tools: list[Tool]) -> None:
+        n0 = self.args.steps[0]
+        for n in self.args.steps:
+            for tool in tools:
+                times, error = [], None
+                for r in range(self.args.repeat):
+                    keep = n == n0 and r == self.args.repeat - 1
+                    name = f"{tool.key}_{n}" if keep else f"{tool.key}_{n}_r{r}"
+                    url = self.fresh_db(name)
+                    seconds, error = self.run_cmds(tool, tool.up(n, url, self.work))
+                    times.append(seconds)
+                    if error:
+                        break
+                    if self.count_tables(url) != n:
+                        error = f"{self.count_tables(url)} of {n} tables after the run"
+                        break
+                self.record(tool, f"S1/{n}", statistics.median(times), error)
+                self.progress(tool, f"S1/{n}")
+
+    def s2(self, tools: list[Tool]) -> None:
+        n0 = self.args.steps[0]
+        floor_cmd = [
+            sys.executable,
+            "-c",
+            f"import psycopg; psycopg.connect({self.url(DB_PREFIX + 'thv_' + str(n0))!r})"
+            ".execute('select 1')",
+        ]
+        # migration tools only: the psql rows keep no state, so they have no "up to date"
+        runnable = [t for t in tools if t.races and not self.failed(t, f"S1/{n0}")]
+        samples: dict[str, list[float]] = {t.key: [] for t in runnable}
+        samples["pyfloor"] = []
+        errors: dict[str, str] = {}
+        for _ in range(self.args.s2_runs):  # interleaved, so drift hits every tool alike
+            for tool in runnable:
+                if tool.key in errors:
+                    continue
+                url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
+                seconds, error = self.run_cmds(tool, tool.up(n0, url, self.work))
+                if error:
+                    errors[tool.key] = error
+                samples[tool.key].append(seconds)
+            t0 = time.perf_counter()
+            subprocess.run(floor_cmd, check=True)
+            samples["pyfloor"].append(time.perf_counter() - t0)
+        for tool in runnable:
+            self.record(tool, "S2", statistics.median(samples[tool.key]), errors.get(tool.key))
+        self.results.cells["pyfloor", "S2"] = Cell(statistics.median(samples["pyfloor"]))
+        self.progress(None, "S2")
+
+    def s3(self, tools: list[Tool]) -> None:
+        n0 = self.args.steps[0]
+        for tool in tools:
+            if self.failed(tool, f"S1/{n0}"):
+                continue
+            url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
+            times, error = [], None
+            for r in range(self.args.repeat):
+                if r:  # apply again (not timed) for the next revert
+                    _, error = self.run_cmds(tool, tool.up(n0, url, self.work))
+                    if error:
+                        break
+                seconds, error = self.run_cmds(tool, tool.down_all(n0, url, self.work))
+                times.append(seconds)
+                if error:
+                    break
+                if self.count_tables(url):
+                    error = f"{self.count_tables(url)} tables left after reverting all"
+                    break
+            self.record(tool, f"S3/{n0}", statistics.median(times), error)
+            self.progress(tool, f"S3/{n0}")
+
+    def s4(self, tools: list[Tool]) -> None:
+        n0 = self.args.steps[0]
+        for racers in self.args.races:
+            for tool in tools:
+                if not tool.races:
+                    continue
+                url = self.fresh_db(f"{tool.key}_race{racers}")
+                cmds = [tool.up(n0, url, self.work)[0] for _ in range(racers)]
+                t0 = time.perf_counter()
+                procs = [
+                    subprocess.Popen(
+                        c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tool.env()
+                    )
+                    for c in cmds
+                ]
+                outs = [p.communicate() for p in procs]
+                seconds = time.perf_counter() - t0
+                failed = [(p.returncode, err) for p, (_, err) in zip(procs, outs, strict=True)]
+                failed = [(rc, err) for rc, err in failed if rc != 0]
+                tables = self.count_tables(url)
+                text = f"{len(failed)} errors"
+                if tables != n0:
+                    text += f", {tables}/{n0} tables"
+                self.results.cells[tool.key, f"S4/{racers}"] = Cell(seconds, text, len(failed))
+                if failed:
+                    first = _error_line(failed[0][1].decode(errors="replace"))
+                    self.results.notes.append(
+                        f"{tool.label}, S4 with {racers}: {len(failed)} of {racers} processes "
+                        f"failed, e.g. exit {failed[0][0]}: {first[:160]}"
+                    )
+                self.progress(tool, f"S4/{racers}")
+
+    def planning(self) -> None:
+        for n in self.args.plan_sizes:
+            with tempfile.TemporaryDirectory(dir=self.work) as d:
+                self.results.planning.append(bench_planning(Path(d), n))
+        import benchmarks.planning as planning
+
+        big = self.args.plan_sizes[-1]
+        saved = planning.PAD
+        planning.PAD = 16 * saved  # 8x bigger files: the memory must not follow
+        try:
+            with tempfile.TemporaryDirectory(dir=self.work) as d:
+                self.results.planning_big_pad = bench_planning(Path(d), big, runs=1)
+        finally:
+            planning.PAD = saved
+        self.progress(None, "planning")
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def failed(self, tool: Tool, scenario: str) -> bool:
+        cell = self.results.cells.get((tool.key, scenario))
+        return cell is None or cell.text == "error"
+
+    def progress(self, tool: Tool | None, scenario: str) -> None:
+        if self.args.verbose:
+            cell = self.results.cells.get((tool.key, scenario)) if tool else None
+            shown = f"{cell.seconds:.3f} s {cell.text}" if cell and cell.seconds else ""
+            print(f"  {scenario:<8} {tool.label if tool else ''} {shown}", file=sys.stderr)
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+
+def _fmt(cell: Cell | None, floor: float | None) -> str:
+    if cell is None:
+        return "–"
+    if cell.seconds is None:
+        return cell.text
+    text = f"{cell.seconds:.2f} s" if cell.seconds >= 0.995 else f"{cell.seconds * 1000:.0f} ms"
+    if cell.text == "error":
+        return f"error after {text}"
+    if floor:
+        text += f" ({cell.seconds / floor:.2f}×)"
+    if cell.text:
+        text += f", {cell.text}"
+    return text
+
+
+def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
+    args, res = bench.args, bench.results
+    n0 = args.steps[0]
+    scenarios = [f"S1/{n}" for n in args.steps] + ["S2", f"S3/{n0}"]
+    scenarios += [f"S4/{r}" for r in args.races]
+    titles = {f"S1/{n}": f"S1 apply {n}" for n in args.steps}
+    titles |= {"S2": "S2 up, up to date", f"S3/{n0}": f"S3 revert {n0}"}
+    titles |= {f"S4/{r}": f"S4 {r} racing ({n0})" for r in args.races}
+
+    def floor_of(scenario: str) -> float | None:
+        key = "pyfloor" if scenario == "S2" else "psqltx"
+        if scenario.startswith("S4"):
+            scenario = f"S1/{n0}"
+        cell = res.cells.get((key, scenario))
+        return cell.seconds if cell else None
+
+    rows = [["tool", *(titles[s] for s in scenarios)]]
+    for tool in tools:
+        why = tool.unavailable()
+        if why:
+            rows.append([tool.label, f"n/a ({why})"] + [""] * (len(scenarios) - 1))
+            continue
+        row = [tool.label]
+        for s in scenarios:
+            if not tool.races and (s == "S2" or s.startswith("S4")):
+                row.append("–")
+            else:
+                row.append(_fmt(res.cells.get((tool.key, s)), floor_of(s)))
+        rows.append(row)
+    py = res.cells.get(("pyfloor", "S2"))
+    pyrow = ["python floor: import psycopg; connect; select 1"] + ["–"] * len(scenarios)
+    pyrow[1 + scenarios.index("S2")] = _fmt(py, py.seconds if py else None)
+    rows.append(pyrow)
+
+    lines = header + ["", *_table(rows), ""]
+    lines.append(
+        "Ratios: S1, S3 and S4 against the psql one-transaction-per-file floor (S4: of S1 at "
+        f"{n0}); S2 against the Python floor."
+    )
+    lines += ["", "Targets (ours):", "", *_table(targets(bench, floor_of))]
+    for tool in tools:
+        if tool.note and not tool.unavailable():
+            res.notes.append(tool.note)
+    if res.notes:
+        lines += ["", "Notes:", *(f"- {n}" for n in res.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(bench: Bench, floor_of: Callable[[str], float | None]) -> list[list[str]]:
+    args, res = bench.args, bench.results
+    n0 = args.steps[0]
+    rows = [["target", "measured", "limit", "met"]]
+
+    def ratio_row(scenario: str, title: str, limit: float) -> None:
+        cell, floor = res.cells.get(("thv", scenario)), floor_of(scenario)
+        if cell is None or cell.seconds is None or not floor or cell.text == "error":
+            rows.append([title, "not measured" if cell is None else "error", f"{limit}×", "no"])
+            return
+        ratio = cell.seconds / floor
+        rows.append([title, f"{ratio:.2f}×", f"≤ {limit}×", _yes(ratio <= limit)])
+
+    for n in args.steps:
+        ratio_row(f"S1/{n}", f"S1 apply {n} vs psql one-tx-per-file", S1_S3_LIMIT)
+    ratio_row("S2", "S2 up-to-date `up` vs Python floor", S2_LIMIT)
+    ratio_row(f"S3/{n0}", f"S3 revert {n0} vs psql one-tx-per-file", S1_S3_LIMIT)
+    for r in args.races:
+        cell = res.cells.get(("thv", f"S4/{r}"))
+        ok = cell is not None and cell.errors == 0 and "tables" not in cell.text
+        rows.append([f"S4 {r} racing: zero errors", cell.text if cell else "?", "0", _yes(ok)])
+    if res.planning:
+        big = res.planning[-1]
+        rows.append(
+            [
+                f"planning {big.n:,} files (discovery, names, checksums, plan)",
+                f"{big.seconds:.3f} s",
+                f"< {PLAN_LIMIT_S:g} s",
+                _yes(big.seconds < PLAN_LIMIT_S),
+            ]
+        )
+        per = [
+            f"{p.n:,}: {(p.retained_bytes + p.transient_bytes) / p.n:,.0f} B/file"
+            for p in res.planning
+        ]
+        pad = res.planning_big_pad
+        flat = pad is not None and _peak(pad) - _peak(big) < 1_000_000
+        grown = f"{(_peak(pad) - _peak(big)) / 1e6:+.2f} MB" if pad else "?"
+        rows.append(
+            [
+                "planning memory flat (peak per file; files 16× bigger)",
+                f"{'; '.join(per)}; 16× bigger files {grown}",
+                "no file contents held",
+                _yes(flat),
+            ]
+        )
+    return rows
+
+
+def _error_line(text: str) -> str:
+    """The line of a tool's output that says what failed (not a trailing link or blank)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() and "sqlalche.me" not in line]
+    return (errors or lines or ["?"])[-1][:200]
+
+
+def _peak(p: PlanningResult | None) -> int:
+    return 0 if p is None else p.retained_bytes + p.transient_bytes
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return out
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=_ints, default=[200, 1000], help="S1 sizes; S2-S4 use the first")
+    p.add_argument("--races", type=_ints, default=[8, 16], help="S4 process counts")
+    p.add_argument("--s2-runs", type=int, default=7, help="S2 repetitions (median)")
+    p.add_argument("--repeat", type=int, default=1, help="S1/S3 repetitions (median)")
+    p.add_argument("--plan-sizes", type=_ints, default=[1000, 10000])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    p.add_argument("--url", help="use this server (a database URL with CREATE DATABASE rights)")
+    p.add_argument("--only", type=lambda s: s.split(","), help="tool keys, e.g. thv,psqltx")
+    p.add_argument("--out", type=Path, default=HERE / "results.md")
+    p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.races, args.s2_runs = [5], [2], 2
+        args.plan_sizes = [100, 500]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    server = None
+    if args.url:
+        admin_url, version, settings = args.url, _server_version(args.url), "as configured"
+    else:
+        from benchmarks.server import start_private_server
+
+        server = start_private_server()
+        admin_url, version = server.url(), server.version
+        settings = "PostgreSQL defaults (fsync on, synchronous_commit on), TCP 127.0.0.1"
+    work = Path(tempfile.mkdtemp(prefix="thv-bench-"))
+    os.chmod(work, 0o755)
+    try:
+        from benchmarks.server import find_bin_dir
+
+        psql = find_bin_dir() / "psql"
+        tools = all_tools(psql)
+        if args.only:
+            tools = [t for t in tools if t.key in args.only or t.key == "psqltx"]
+        ready = [t for t in tools if not t.unavailable()]
+        # byte-compile our package as a wheel install does (this shell may set
+        # PYTHONDONTWRITEBYTECODE, which would make every run compile every module)
+        import thv_registry
+
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(Path(thv_registry.__file__).parent)],
+            check=True,
+            capture_output=True,
+        )
+        golang = {n: gen.write_golang(work / f"golang-{n}", n) for n in args.steps}
+        for tool in ready:
+            for n in args.steps:
+                tool.prepare(work, n, golang[n])
+        for tool in ready:  # warm-up: byte-compile, page in (not measured)
+            subprocess.run(tool.warmup(), capture_output=True)
+        bench = Bench(args, admin_url, work)
+        try:
+            bench.s1(ready)
+            bench.s2(ready)
+            bench.s3(ready)
+            bench.s4(ready)
+            bench.planning()
+        finally:
+            bench.drop_all()
+        header = [
+            f"# thv-registry migration benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            "",
+            f"PostgreSQL {version} ({'private, in a temp dir' if server else admin_url}; "
+            f"{settings}); {os.cpu_count()} cores; Python {platform.python_version()}; "
+            f"S2: median of {args.s2_runs}; S1/S3: {args.repeat} run(s), median. Every command is "
+            "its own process, timed from start to exit; our package byte-compiled first, as a "
+            "wheel install does.",
+        ]
+        text = render(bench, tools, header)
+    finally:
+        if server is not None:
+            server.stop()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    print(text, end="")
+    args.out.write_text(text)
+    return 0
+
+
+def _server_version(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("show server_version").fetchone()
+        return str(row[0]) if row else "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

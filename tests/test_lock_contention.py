@@ -1,0 +1,217 @@
+"""Lock contention, the production outage pattern: a session holds ACCESS SHARE on a table in an
+open transaction and a migration ALTERs the table. The migration's ACCESS EXCLUSIVE request
+queues, and every later reader queues behind it. lock_timeout bounds that queueing: a reader
+never waits much longer than lock_timeout, the step is retried after a pause (when the readers
+get through), and the final failure names the blocker. If the blocker goes away meanwhile, the
+migration succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from conftest import TestDatabase
+from thv_registry.config import ConnectionParams
+from thv_registry.errors import ExitCode, MigrationFailed
+from thv_registry.migrations import Migrator, Source, Up
+from thv_registry.migrations.lock import lock_key
+
+LOCK_TIMEOUT_MS = 200
+MARGIN_S = 0.3  #: generous: the bound is lock_timeout, the margin absorbs a loaded 2-core box
+BLOCKER_QUERY = "SELECT count(*) FROM accounts /* long report */"
+
+SET = {
+    "000001_accounts.up.sql": "CREATE TABLE accounts (id int PRIMARY KEY);\n"
+    "INSERT INTO accounts SELECT generate_series(1, 100);\n",
+    "000001_accounts.down.sql": "DROP TABLE accounts;\n",
+    "000002_email.up.sql": "ALTER TABLE accounts ADD COLUMN email text;\n",
+    "000002_email.down.sql": "ALTER TABLE accounts DROP COLUMN email;\n",
+}
+
+
+def params(db: TestDatabase) -> ConnectionParams:
+    s = db.server
+    return ConnectionParams(s.host, s.port, s.user, db.name, "disable")
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    root = tmp_path / "m"
+    root.mkdir()
+    for name, body in SET.items():
+        (root / name).write_text(body)
+    return root
+
+
+@pytest.fixture
+def at_version_1(database: TestDatabase, migrations: Path) -> TestDatabase:
+    Migrator(params(database), Source.from_directory(migrations)).apply(Up(1))
+    return database
+
+
+@pytest.fixture
+def blocker(at_version_1: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A session holding ACCESS SHARE on accounts in an open transaction (idle in transaction)."""
+    with at_version_1.connect(application_name="report job") as conn:
+        conn.execute("BEGIN")
+        conn.execute(BLOCKER_QUERY)
+        yield conn
+
+
+class Reader(threading.Thread):
+    """Reads the table every 10 ms from its own session; records each read's latency."""
+
+    def __init__(self, db: TestDatabase) -> None:
+        super().__init__(daemon=True)
+        self.db = db
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with self.db.connect() as conn:
+            while not self.stop.is_set():
+                t0 = time.monotonic()
+                conn.execute("SELECT count(*) FROM accounts").fetchone()
+                self.latencies.append(time.monotonic() - t0)
+                time.sleep(0.01)
+
+
+def migrator(db: TestDatabase, migrations: Path, retries: int = 2) -> Migrator:
+    return Migrator(
+        params(db),
+        Source.from_directory(migrations),
+        lock_timeout_ms=LOCK_TIMEOUT_MS,
+        lock_retries=retries,
+    )
+
+
+def columns(db: TestDatabase) -> set[str]:
+    rows = db.query(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attnum > 0"
+    )
+    return {str(r[0]) for r in rows}
+
+
+@pytest.mark.slow
+def test_readers_wait_at_most_lock_timeout_and_the_failure_names_the_blocker(
+    at_version_1: TestDatabase,
+    migrations: Path,
+    blocker: psycopg.Connection[tuple[object, ...]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocker_pid = blocker.info.backend_pid
+    reader = Reader(at_version_1)
+    reader.start()
+    time.sleep(0.1)  # the reader is reading before the migration starts
+    try:
+        with pytest.raises(MigrationFailed) as err:
+            migrator(at_version_1, migrations).apply(Up())
+    finally:
+        reader.stop.set()
+        reader.join(10)
+    worst = max(reader.latencies)
+    with capsys.disabled():
+        print(f"\nreader: {len(reader.latencies)} reads, worst latency {worst * 1000:.0f} ms")
+    assert worst < LOCK_TIMEOUT_MS / 1000 + MARGIN_S
+    assert len(reader.latencies) > 20  # it kept reading while the migration retried
+
+    message = str(err.value)
+    assert "could not get a table lock at " in message and "000002_email.up.sql:1:1" in message
+    assert "within lock_timeout (200 ms) in 3 attempts" in message
+    assert f"Blocked by pid {blocker_pid} (report job" in message
+    assert "holding ACCESS SHARE on accounts" in message and "idle in transaction" in message
+    assert "its transaction open for " in message
+    assert "last query (started " in message and BLOCKER_QUERY in message
+    assert f"pg_terminate_backend({blocker_pid})" in message
+    assert "still at version 1, not dirty" in message
+    assert err.value.sqlstate == "55P03"
+    assert at_version_1.query("SELECT version, dirty FROM schema_migrations") == [(1, False)]
+    assert "email" not in columns(at_version_1)
+
+
+@pytest.mark.slow
+def test_migration_succeeds_when_the_blocker_goes_away_during_the_retries(
+    at_version_1: TestDatabase,
+    migrations: Path,
+    blocker: psycopg.Connection[tuple[object, ...]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="thv_registry")
+    outcome: list[object] = []
+    run = threading.Thread(
+        target=lambda: outcome.append(migrator(at_version_1, migrations, retries=5).apply(Up()))
+    )
+
+    def retries() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+
+    run.start()
+    deadline = time.monotonic() + 60
+    while not retries():  # the first attempt timed out, was rolled back, and named the blocker
+        assert time.monotonic() < deadline and run.is_alive()
+        time.sleep(0.005)
+    blocker.execute("COMMIT")  # the report finishes while the migration pauses
+    run.join(60)
+    assert outcome, "the migration did not succeed"
+    assert "email" in columns(at_version_1)
+    assert at_version_1.query("SELECT version, dirty FROM schema_migrations") == [(2, False)]
+    assert f"pid {blocker.info.backend_pid} (report job" in retries()[0]
+    assert "holding ACCESS SHARE on accounts" in retries()[0]
+
+
+def test_lock_flags_override_the_config(
+    at_version_1: TestDatabase,
+    migrations: Path,
+    blocker: psycopg.Connection[tuple[object, ...]],
+    tmp_path: Path,
+    cli_env: dict[str, str],
+) -> None:
+    config = tmp_path / "config.yaml"
+    at_version_1.write_config(config)
+    data = yaml.safe_load(config.read_text())
+    data["migrations"] = {"lockTimeoutMs": 600000, "lockRetries": 50, "lockWaitSeconds": 600}
+    config.write_text(yaml.safe_dump(data))
+
+    def cli(*args: str, env: dict[str, str] = cli_env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "thv_registry", "migrate", "up", "--yes", *args]
+            + ["--config", str(config), "--migrations-dir", str(migrations)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    flags = cli("--lock-timeout", "100", "--lock-retries", "0")
+    assert flags.returncode == ExitCode.MIGRATION_FAILED, flags.stderr
+    assert "within lock_timeout (100 ms) in 1 attempt over" in flags.stderr
+    assert f"Blocked by pid {blocker.info.backend_pid}" in flags.stderr
+    assert "--lock-timeout MS and --lock-retries N" in flags.stderr
+
+    env = dict(cli_env, THV_REGISTRY_LOCK_TIMEOUT="150", THV_REGISTRY_LOCK_RETRIES="1")
+    by_env = cli(env=env)
+    assert by_env.returncode == ExitCode.MIGRATION_FAILED, by_env.stderr
+    assert "within lock_timeout (150 ms) in 2 attempts" in by_env.stderr
+    assert "retrying in 0.5 s (1 of 1)" in by_env.stderr
+
+    blocker.execute("ROLLBACK")
+    key = lock_key("public", "schema_migrations", at_version_1.name)
+    with at_version_1.connect(application_name="other migrator") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))
+        waited = cli("--lock-wait", "0.3")
+    assert waited.returncode == ExitCode.LOCK_TIMEOUT, waited.stderr
+    assert "did not release it within 0.3 s" in waited.stderr and "other migrator" in waited.stderr
+
+    bad = cli("--lock-timeout", "-5")
+    assert bad.returncode == ExitCode.USAGE and "--lock-timeout" in bad.stderr
+    assert at_version_1.query("SELECT version, dirty FROM schema_migrations") == [(1, False)]
