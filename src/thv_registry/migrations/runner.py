@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import state
 from .model import Plan, RunResult, Step, StepEvent, VersionState
-from .steps import PreparedStep, prepare, run_step, server_message
+from .steps import PreparedStep, StepSession, prepare, run_step, server_message
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,13 +49,17 @@ def run(
         _record_accepted(conn, plan, table)
     applied: list[Step] = []
     version = plan.current.version
+    session = StepSession(
+        tables_ready=bool(prepared) and state.tables_exist(conn, table),
+        lock_timeout_ms=lock_timeout_ms,
+    )
     for index, item in enumerate(prepared, 1):
         transactional = item.sql.runs_in_transaction
         event = StepEvent("started", item.step, index, len(prepared), transactional)
         if on_step:
             on_step(event)
         t0 = time.monotonic()
-        run_step(conn, item, table, version, lock_timeout_ms, lock_retries)
+        run_step(conn, item, table, version, session, lock_retries)
         version = item.step.target_version
         applied.append(item.step)
         if on_step:

@@ -117,15 +117,59 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
 
 
 def set_version(conn: Conn, table: str, version: int | None, *, dirty: bool) -> None:
-    """golang-migrate's SetVersion: truncate, then one row unless clean at no version."""
+    """golang-migrate's SetVersion: empty the table, then one row unless clean at no version."""
+    conn.execute(_set_version_sql(table, version, dirty=dirty))
+
+
+def _set_version_sql(table: str, version: int | None, *, dirty: bool) -> Any:
+    """The statements of ``set_version`` as one simple query (one round trip).
+
+    golang-migrate truncates; DELETE leaves the same single row for it to read, without
+    TRUNCATE's ACCESS EXCLUSIVE lock and the new file it creates on every step.
+    """
     from psycopg import sql
 
-    conn.execute(sql.SQL("TRUNCATE {}").format(_ident(table)))
+    parts = [sql.SQL("DELETE FROM {}").format(_ident(table))]
     if version is not None or dirty:
-        conn.execute(
-            sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, %s)").format(_ident(table)),
-            (NIL_VERSION if version is None else version, dirty),
+        parts.append(
+            sql.SQL("INSERT INTO {} (version, dirty) VALUES ({}, {})").format(
+                _ident(table),
+                sql.Literal(NIL_VERSION if version is None else version),
+                sql.Literal(dirty),
+            )
         )
+    return sql.SQL("; ").join(parts)
+
+
+def record_step(
+    conn: Conn,
+    table: str,
+    *,
+    version: int,
+    name: str,
+    direction: str,
+    checksum: str | None,
+    resulting_version: int | None,
+) -> None:
+    """Set the clean version and add the finished history row, in one round trip.
+
+    For a step inside a transaction: ``now()`` is the transaction's start, i.e. the step's, so
+    the row carries the step's real start and duration without a round trip of its own.
+    """
+    from psycopg import sql
+
+    history = sql.SQL(
+        "INSERT INTO {} (version, name, direction, checksum, resulting_version, tool_version, "
+        "started_at, finished_at, duration_ms) VALUES ({}, {}, {}, {}, {}, {}, now(), "
+        "clock_timestamp(), extract(epoch FROM clock_timestamp() - now()) * 1000)"
+    ).format(
+        _ident(history_table(table)),
+        *map(sql.Literal, (version, name, direction, checksum, resulting_version)),
+        sql.Literal(_tool_version()),
+    )
+    conn.execute(
+        sql.SQL("; ").join([_set_version_sql(table, resulting_version, dirty=False), history])
+    )
 
 
 def start_history(

@@ -31,12 +31,44 @@ if TYPE_CHECKING:
 
     Conn = psycopg.Connection[Any]
 
-__all__ = ["PreparedStep", "prepare", "run_step", "server_message", "RETRY_BACKOFF_S"]
+__all__ = [
+    "PreparedStep",
+    "StepSession",
+    "prepare",
+    "run_step",
+    "server_message",
+    "RETRY_BACKOFF_S",
+]
 
 log = logging.getLogger(__name__)
 
 #: pauses between attempts of a step that hit lock_timeout (the last one repeats)
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass
+class StepSession:
+    """What the steps of one run share on their connection, to skip repeated round trips."""
+
+    tables_ready: bool  #: both state tables exist
+    lock_timeout_ms: int  #: the configured lock_timeout for transactional steps
+    _lock_timeout_set: bool = False  #: the session has lock_timeout_ms set (else its default)
+
+    def lock_timeout(self, conn: Conn, *, on: bool) -> None:
+        """Transactional steps run with lock_timeout; non-transactional ones with the default.
+
+        A non-transactional step cannot be retried (its statements commit one by one), and
+        CREATE INDEX CONCURRENTLY must wait for older transactions, so it gets no timeout.
+        """
+        if on == self._lock_timeout_set:
+            return
+        if on:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (f"{self.lock_timeout_ms}ms",)
+            )
+        else:
+            conn.execute("RESET lock_timeout")
+        self._lock_timeout_set = on
 
 
 @dataclass(frozen=True)
@@ -60,12 +92,15 @@ def run_step(
     item: PreparedStep,
     table: str,
     before: int | None,
-    lock_timeout_ms: int,
+    session: StepSession,
     lock_retries: int,
 ) -> None:
     """Run one prepared step with the protocol its SQL allows; raise a ``ThvError`` on failure."""
-    protocol = _TransactionalStep if item.sql.runs_in_transaction else _DirtyProtocolStep
-    protocol(conn, item, table, before, lock_timeout_ms, lock_retries).run()
+    transactional = item.sql.runs_in_transaction
+    session.lock_timeout(conn, on=transactional)
+    protocol = _TransactionalStep if transactional else _DirtyProtocolStep
+    protocol(conn, item, table, before, session.lock_timeout_ms, lock_retries, session).run()
+    session.tables_ready = True
 
 
 @dataclass
@@ -76,6 +111,7 @@ class _StepRun:
     before: int | None  #: the version before this step
     lock_timeout_ms: int
     lock_retries: int
+    session: StepSession
     #: the statement that hit lock_timeout in the last attempt (None: a state-table update)
     blocked_at: sqlfile.Statement | None = None
     #: how far the step got: "running" its statements, or "committing"/"marking"/"finishing"
@@ -198,16 +234,12 @@ class _TransactionalStep(_StepRun):
 
     def _attempt(self) -> None:
         self.blocked_at, self.phase = None, "running"
+        # BEGIN, the file's statements, one round trip for version + history, COMMIT
         with self.conn.transaction():
-            self.conn.execute(
-                "SELECT set_config('lock_timeout', %s, true)", (f"{self.lock_timeout_ms}ms",)
-            )
-            self._ensure_tables()
-            # started before the statements, so the row's duration is the step's
-            entry = state.start_history(self.conn, self.table, **self._history_args())
+            if not self.session.tables_ready:
+                self._ensure_tables()
             self._statements(retry_locks=True)
-            state.set_version(self.conn, self.table, self.step.target_version, dirty=False)
-            state.finish_history(self.conn, self.table, entry)
+            state.record_step(self.conn, self.table, **self._history_args())
             self.phase = "committing"  # the COMMIT itself is sent when the block exits
 
     def _blockers(self) -> list[Any]:
@@ -215,8 +247,8 @@ class _TransactionalStep(_StepRun):
         from . import lock
         from .lockinfo import LOCK_MODES, analyze
 
-        if self.blocked_at is None:  # the state-table update (TRUNCATE) waited
-            wanted = {self.table: "ACCESS EXCLUSIVE"}
+        if self.blocked_at is None:  # the state-table update (DELETE + INSERT) waited
+            wanted = {self.table: "ROW EXCLUSIVE"}
         else:
             wanted = {}
             for held in analyze(self.blocked_at).locks:
@@ -296,7 +328,7 @@ class _DirtyProtocolStep(_StepRun):
         target = self.step.target_version
         self.phase = "marking"
         with self.conn.transaction():
-            if not state.tables_exist(self.conn, self.table):
+            if not self.session.tables_ready and not state.tables_exist(self.conn, self.table):
                 state.ensure_tables(self.conn, self.table, current=self.before)
             state.set_version(self.conn, self.table, target, dirty=True)
             entry = state.start_history(self.conn, self.table, **self._history_args())
