@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from thv_registry import config
-from thv_registry.config import ConfigValues, load_config, load_config_values
+from thv_registry import config, config_fast
+from thv_registry.config import load_config
+from thv_registry.config_fast import ConfigValues, load_config_values
 from thv_registry.config_models import DatabaseSettings, MigrationSettings
 from thv_registry.errors import ConfigError
 
@@ -102,15 +103,16 @@ def test_env_passwords_apply_on_the_fast_path(
 
 def test_field_keys_match_the_models_aliases() -> None:
     for block, model in (("database", DatabaseSettings), ("migrations", MigrationSettings)):
-        assert list(config.FIELD_KEYS[block]) == list(model.model_fields)
+        assert list(config_fast.FIELD_KEYS[block]) == list(model.model_fields)
         for name in model.model_fields:
-            assert list(config.FIELD_KEYS[block][name]) == config._spellings(model, name)
+            assert list(config_fast.FIELD_KEYS[block][name]) == config._spellings(model, name)
 
 
 def test_a_plain_file_is_read_without_pydantic(tmp_path: Path) -> None:
     path = _write(tmp_path, CASES["all-keys"])
     code = (
-        "import sys; from pathlib import Path; from thv_registry.config import load_config_values;"
+        "import sys; from pathlib import Path; "
+        "from thv_registry.config_fast import load_config_values;"
         f"v = load_config_values(Path({str(path)!r})); assert v.database.port == 6432;"
         "print('pydantic' in sys.modules)"
     )

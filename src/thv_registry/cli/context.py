@@ -17,7 +17,8 @@ import click
 from .output import Output, configure_logging
 
 if TYPE_CHECKING:
-    from ..config import ConfigValues, ConnectionParams
+    from ..config import ConnectionParams
+    from ..config_fast import ConfigValues
     from ..migrations.migrator import Migrator
     from ..migrations.source import Source
 
@@ -66,7 +67,7 @@ class AppContext:
         """The validated config file, or None when no ``--config`` was given."""
         if not self._settings_loaded:
             if self.config_path is not None:
-                from ..config import load_config_values  # pydantic only if the file needs it
+                from ..config_fast import load_config_values  # pydantic only if the file needs it
 
                 self._settings = load_config_values(self.config_path)
             self._settings_loaded = True
