@@ -150,8 +150,8 @@ def config_option(f: FC) -> FC:
         envvar="THV_REGISTRY_CONFIG",
         expose_value=False,
         callback=_setter("config_path"),
-        help="Configuration file (YAML) with a database: block. Without it, the embedded "
-        "PostgreSQL is used. [env: THV_REGISTRY_CONFIG]",
+        help="Configuration file (YAML) with a database: block. Without it, migrate commands "
+        "use the embedded PostgreSQL (prime-db requires it). [env: THV_REGISTRY_CONFIG]",
     )(f)
 
 
