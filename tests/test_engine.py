@@ -325,3 +325,49 @@ def test_permission_denied_names_the_user(database: TestDatabase, tmp_path: Path
         with psycopg.connect(database.server.conninfo(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+OLD_HISTORY = """
+CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+INSERT INTO schema_migrations VALUES (1, false);
+CREATE TABLE a (id int PRIMARY KEY);
+CREATE TABLE schema_migrations_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version bigint NOT NULL,
+    name text NOT NULL,
+    direction text NOT NULL CHECK (direction IN ('up', 'down', 'force', 'baseline')),
+    checksum text,
+    resulting_version bigint,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz,
+    duration_ms double precision,
+    db_user text NOT NULL DEFAULT current_user,
+    tool_version text
+);
+INSERT INTO schema_migrations_history (version, name, direction, resulting_version, finished_at)
+    VALUES (0, '', 'baseline', NULL, now()), (1, 'a', 'up', 1, now());
+"""
+
+
+def test_history_written_by_an_earlier_release_is_read_then_upgraded(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    """The first layout had no `interrupted` column and no 'accept' direction."""
+    with database.connect() as conn:
+        conn.execute(OLD_HISTORY)
+    root = write_set(tmp_path / "m", THREE)
+    m = migrator(database, root)
+    assert [s.migration.version for s in m.plan(Up()).steps] == [2, 3]  # read-only: no upgrade
+    assert "interrupted" not in str(
+        database.query(
+            "SELECT array_agg(attname) FROM pg_attribute WHERE attrelid = "
+            "'schema_migrations_history'::regclass"
+        )
+    )
+    m.apply(Up(1))
+    (root / "000002_b.up.sql").write_text(THREE["000002_b.up.sql"] + "-- edited after apply\n")
+    m.apply(Up(accept_changed=frozenset({2})))
+    assert version(database) == [(3, False)]
+    assert database.query(
+        "SELECT direction, interrupted FROM schema_migrations_history ORDER BY id"
+    ) == [("baseline", False), ("up", False), ("up", False), ("accept", False), ("up", False)]

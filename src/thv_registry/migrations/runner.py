@@ -45,14 +45,18 @@ def run(
     """Run ``plan`` on ``conn`` (autocommit, migration lock held); return what was applied."""
     started = time.monotonic()
     prepared = [prepare(step) for step in plan.steps]
+    session = StepSession(
+        tables_ready=bool(prepared or plan.accepted) and state.tables_exist(conn, table),
+        lock_timeout_ms=lock_timeout_ms,
+    )
     if plan.accepted:
+        if not session.tables_ready:  # an older history layout: upgraded before writing to it
+            with conn.transaction():
+                state.ensure_tables(conn, table, current=plan.current.version)
+            session.tables_ready = True
         _record_accepted(conn, plan, table)
     applied: list[Step] = []
     version = plan.current.version
-    session = StepSession(
-        tables_ready=bool(prepared) and state.tables_exist(conn, table),
-        lock_timeout_ms=lock_timeout_ms,
-    )
     for index, item in enumerate(prepared, 1):
         transactional = item.sql.runs_in_transaction
         event = StepEvent("started", item.step, index, len(prepared), transactional)

@@ -8,6 +8,7 @@ the connection's current schema, as golang-migrate's do.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .model import HistoryEntry, VersionState
@@ -31,6 +32,8 @@ __all__ = [
     "history_table",
 ]
 
+log = logging.getLogger(__name__)
+
 NIL_VERSION = -1  # golang-migrate's database.NilVersion
 
 
@@ -51,9 +54,31 @@ def _exists(conn: Conn, table: str) -> bool:
     return bool(row and row[0])
 
 
+#: history columns added after the first layout, with their definitions: an older table gets them
+#: (and the current direction CHECK) from ``ensure_tables`` before anything writes to it
+_ADDED_HISTORY_COLUMNS = {"interrupted": "boolean NOT NULL DEFAULT false"}
+_DIRECTIONS = "('up', 'down', 'force', 'baseline', 'accept')"
+
+
+def _columns(conn: Conn, table: str) -> set[str]:
+    """The columns of ``table`` in the current schema; empty when it does not exist."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = "
+        "to_regclass(format('%%I.%%I', current_schema(), %s::text)) AND attnum > 0 "
+        "AND NOT attisdropped",
+        (table,),
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def tables_exist(conn: Conn, table: str) -> bool:
-    """True when both state tables exist (ours may be missing on a golang-migrate database)."""
-    return _exists(conn, table) and _exists(conn, history_table(table))
+    """True when both state tables exist, ours in its current layout.
+
+    Ours may be missing (a golang-migrate database) or older (written by an earlier release).
+    """
+    return _exists(conn, table) and _ADDED_HISTORY_COLUMNS.keys() <= _columns(
+        conn, history_table(table)
+    )
 
 
 def read_version(conn: Conn, table: str) -> VersionState:
@@ -86,7 +111,9 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
         ).format(_ident(table))
     )
     hist = history_table(table)
-    if _exists(conn, hist):
+    columns = _columns(conn, hist)
+    if columns:
+        _upgrade_history(conn, hist, columns)
         return
     conn.execute(
         sql.SQL(
@@ -94,8 +121,7 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                 version bigint NOT NULL,
                 name text NOT NULL,
-                direction text NOT NULL
-                    CHECK (direction IN ('up', 'down', 'force', 'baseline', 'accept')),
+                direction text NOT NULL CONSTRAINT {} CHECK (direction IN {}),
                 checksum text,
                 resulting_version bigint,
                 started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -105,7 +131,7 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
                 tool_version text,
                 interrupted boolean NOT NULL DEFAULT false
             )"""
-        ).format(_ident(hist))
+        ).format(_ident(hist), _ident(f"{hist}_direction_check"), sql.SQL(_DIRECTIONS))
     )
     conn.execute(
         sql.SQL(
@@ -114,6 +140,28 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
         ).format(_ident(hist)),
         (current or 0, current, _tool_version()),
     )
+
+
+def _upgrade_history(conn: Conn, hist: str, columns: set[str]) -> None:
+    """Bring a history table written by an earlier release to the current layout."""
+    from psycopg import sql
+
+    missing = [name for name in _ADDED_HISTORY_COLUMNS if name not in columns]
+    if not missing:
+        return
+    log.info("upgrading %s: adding %s", hist, ", ".join(missing))
+    changes = [
+        sql.SQL("ADD COLUMN {} {}").format(
+            sql.Identifier(name), sql.SQL(_ADDED_HISTORY_COLUMNS[name])
+        )
+        for name in missing
+    ]
+    check = sql.Identifier(f"{hist}_direction_check")
+    changes.append(sql.SQL("DROP CONSTRAINT IF EXISTS {}").format(check))
+    changes.append(
+        sql.SQL("ADD CONSTRAINT {} CHECK (direction IN {})").format(check, sql.SQL(_DIRECTIONS))
+    )
+    conn.execute(sql.SQL("ALTER TABLE {} ").format(_ident(hist)) + sql.SQL(", ").join(changes))
 
 
 def set_version(conn: Conn, table: str, version: int | None, *, dirty: bool) -> None:
@@ -263,13 +311,16 @@ def read_history(conn: Conn, table: str) -> tuple[HistoryEntry, ...]:
     """Every history row in order; empty when the table does not exist."""
     from psycopg import sql
 
-    if not _exists(conn, history_table(table)):
+    columns = _columns(conn, history_table(table))
+    if not columns:
         return ()
+    # an older layout (read-only commands never upgrade it) lacks the newer columns
+    interrupted = sql.SQL("interrupted" if "interrupted" in columns else "false")
     rows = conn.execute(
         sql.SQL(
             "SELECT version, name, direction, checksum, resulting_version, started_at, "
-            "finished_at, duration_ms, db_user, tool_version, interrupted FROM {} ORDER BY id"
-        ).format(_ident(history_table(table)))
+            "finished_at, duration_ms, db_user, tool_version, {} FROM {} ORDER BY id"
+        ).format(interrupted, _ident(history_table(table)))
     ).fetchall()
     return tuple(HistoryEntry(*row) for row in rows)
 
