@@ -99,6 +99,10 @@ def app_cannot_change_the_schema(conn: psycopg.Connection[Any]) -> None:
         "TRUNCATE registry_entry": "permission denied for table registry_entry",
         "CREATE TABLE mine (id int)": "permission denied for schema public",
         "DROP TYPE entry_type": "must be owner of type entry_type",
+        "DELETE FROM schema_migrations": "permission denied for table schema_migrations",
+        "INSERT INTO schema_migrations_history (version, name, direction) VALUES (1, 'x', 'up')": (
+            "permission denied for table schema_migrations_history"
+        ),
     }
     for statement, message in refused.items():
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match=message):

@@ -35,6 +35,8 @@ TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
 _MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer names are truncated by the server
 _RESERVED = {"public", "none"}  # refused by CREATE ROLE even when quoted, like pg_*
+#: the migration state tables (the Migrator's default names), read-only for the application
+STATE_TABLES = ("schema_migrations", "schema_migrations_history")
 _LOCK_KEY = 0x7468765F70726D  # serialises concurrent prime-db runs (pg_advisory_xact_lock)
 
 
@@ -96,6 +98,7 @@ class _Facts:
     user_exists: bool
     user_can_login: bool
     is_member: bool
+    state_tables: tuple[str, ...]  #: the migration state tables that exist in the schema
 
 
 def plan(
@@ -170,8 +173,10 @@ def _facts(conn: psycopg.Connection[Any], username: str, role: str) -> _Facts:
                   EXISTS (SELECT 1 FROM pg_auth_members m
                             JOIN pg_roles r ON r.oid = m.roleid
                             JOIN pg_roles u ON u.oid = m.member
-                           WHERE r.rolname = %(role)s AND u.rolname = %(user)s)""",
-        {"role": role, "user": username},
+                           WHERE r.rolname = %(role)s AND u.rolname = %(user)s),
+                  ARRAY(SELECT t FROM unnest(%(state)s::text[]) t
+                         WHERE to_regclass(format('%%I.%%I', current_schema(), t)) IS NOT NULL)""",
+        {"role": role, "user": username, "state": list(STATE_TABLES)},
     ).fetchone()
     assert row is not None
     if row[2] is None:
@@ -188,7 +193,9 @@ def _facts(conn: psycopg.Connection[Any], username: str, role: str) -> _Facts:
             "the role that owns the schema and database.user (or USERNAME) to the application's "
             "user, then run it again.",
         )
-    return _Facts(row[0], row[1], row[2], bool(row[3]), *(bool(v) for v in row[4:]))
+    role_exists, user_exists, can_login, member = (bool(v) for v in row[4:8])
+    return _Facts(row[0], row[1], row[2], bool(row[3]), role_exists, user_exists, can_login,
+                  member, tuple(row[8]))  # fmt: skip
 
 
 def _plan(
@@ -238,6 +245,12 @@ def _plan(
               "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON SEQUENCES TO {}",
               (owner, s, sequences, r)),
     ]  # fmt: skip
+    if (
+        facts.state_tables
+    ):  # only migrators write the migration state (the engine, if created later)
+        steps.append(_Step("keep the migration state read-only", owns,
+                           "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}",
+                           (sql.SQL(", ").join(map(ident, facts.state_tables)), r)))  # fmt: skip
     masked = sql.Literal(MASK)
     statements = tuple(
         PrimeStatement(step.purpose, step.compose(masked).as_string(conn), step.requires)

@@ -140,6 +140,30 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
         ).format(_ident(hist)),
         (current or 0, current, _tool_version()),
     )
+    _keep_read_only_for_others(conn, (table, hist))
+
+
+def _keep_read_only_for_others(conn: Conn, tables: tuple[str, ...]) -> None:
+    """Take back write privileges that default privileges gave other roles on the state tables.
+
+    prime-db's ``ALTER DEFAULT PRIVILEGES`` grants the application role DML on every table the
+    migration user creates; the state tables are the exception: only migrators write them.
+    """
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT DISTINCT r.rolname FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        "JOIN pg_roles r ON r.oid = a.grantee WHERE a.grantee <> c.relowner "
+        "AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') AND c.oid = ANY(ARRAY("
+        "SELECT to_regclass(format('%%I.%%I', current_schema(), t)) FROM unnest(%s::text[]) t))",
+        (list(tables),),
+    ).fetchall()
+    for (role,) in rows:
+        conn.execute(
+            sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(
+                sql.SQL(", ").join(map(_ident, tables)), sql.Identifier(role)
+            )
+        )
 
 
 def _upgrade_history(conn: Conn, hist: str, columns: set[str]) -> None:
