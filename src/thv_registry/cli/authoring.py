@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ExitCode
-from .context import AppContext, global_options, migrations_dir_option, pass_app
+from .context import (
+    AppContext,
+    global_options,
+    migrations_dir_option,
+    output_option,
+    pass_app,
+    wants_json,
+)
 
 if TYPE_CHECKING:
     from ..migrations.lint import LintReport
@@ -18,20 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["lint_command", "create_command"]
 
 DEFAULT_DIR = Path("database") / "migrations"
-
-
-def _output_option(f: Any) -> Any:
-    return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["text", "json"]),
-        default=None,
-        help="text (default) or json (one object on stdout). --log-format json also selects json.",
-    )(f)
-
-
-def _json_mode(app: AppContext, output: str | None) -> bool:
-    return output == "json" or (output is None and app.json_mode)
 
 
 @click.command("lint", short_help="Check migration files: names, pairs, SQL, squawk's rules.")
@@ -43,7 +36,7 @@ def _json_mode(app: AppContext, output: str | None) -> bool:
     help="PostgreSQL version the migrations target (e.g. 16), for squawk's version-aware rules.",
 )
 @click.option("--no-squawk", is_flag=True, help="Skip squawk's rules (parser checks only).")
-@_output_option
+@output_option
 @global_options
 @pass_app
 def lint_command(
@@ -64,7 +57,7 @@ def lint_command(
     from ..migrations.lint import lint
 
     report = lint(app.migrations_dir, pg_version=pg_version, squawk=not no_squawk)
-    if _json_mode(app, output):
+    if wants_json(app, output):
         click.echo(json.dumps(_report_json(report)))
     else:
         for line in _report_lines(report):
@@ -120,7 +113,7 @@ def _n(count: int, word: str) -> str:
     "(THV_REGISTRY_MIGRATIONS_DIR), else ./database/migrations.",
 )
 @migrations_dir_option
-@_output_option
+@output_option
 @global_options
 @pass_app
 def create_command(app: AppContext, name: str, directory: Path | None, output: str | None) -> None:
@@ -133,7 +126,7 @@ def create_command(app: AppContext, name: str, directory: Path | None, output: s
 
     target = directory or app.migrations_dir or DEFAULT_DIR
     created = create_migration(target, name)
-    if _json_mode(app, output):
+    if wants_json(app, output):
         fields = {"event": "created", "version": created.version, "name": created.name}
         click.echo(json.dumps({**fields, "up": str(created.up), "down": str(created.down)}))
         return

@@ -28,6 +28,8 @@ __all__ = [
     "config_option",
     "migrations_dir_option",
     "yes_option",
+    "output_option",
+    "wants_json",
     "lock_options",
     "global_options",
 ]
@@ -201,6 +203,23 @@ def lock_options(f: FC) -> FC:
         help="Longest wait for the migration lock held by another migrator. [config: "
         "migrations.lockWaitSeconds; default 15; env: THV_REGISTRY_LOCK_WAIT]",
     )(f)
+
+
+def output_option(f: FC) -> FC:
+    """``-o/--output text|json`` for commands that report; ``--log-format json`` implies json."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default=None,
+        help="text (default) or json (on stdout; shapes in docs/json-output.md). "
+        "--log-format json also selects json.",
+    )(f)
+
+
+def wants_json(app: AppContext, output: str | None) -> bool:
+    """JSON when --output json, or when --output is not given and --log-format is json."""
+    return output == "json" or (output is None and app.json_mode)
 
 
 def yes_option(f: FC) -> FC:

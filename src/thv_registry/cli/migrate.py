@@ -17,6 +17,7 @@ from .context import (
     global_options,
     lock_options,
     migrations_dir_option,
+    output_option,
     pass_app,
     yes_option,
 )
@@ -24,7 +25,6 @@ from .migrate_state import (
     NEGATIVE_ARGUMENT,
     force_command,
     output_for,
-    output_option,
     status_command,
     version_command,
 )

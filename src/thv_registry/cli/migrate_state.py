@@ -17,7 +17,9 @@ from .context import (
     global_options,
     lock_options,
     migrations_dir_option,
+    output_option,
     pass_app,
+    wants_json,
     yes_option,
 )
 from .output import Output
@@ -25,7 +27,7 @@ from .output import Output
 if TYPE_CHECKING:
     from ..migrations.source import Source
 
-__all__ = ["status_command", "version_command", "force_command", "output_option", "output_for"]
+__all__ = ["status_command", "version_command", "force_command", "output_for"]
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -41,22 +43,10 @@ STATUS_EXIT = {
 }
 
 
-def output_option(f: FC) -> FC:
-    return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["text", "json"]),
-        default=None,
-        help="text (default) or json (one JSON object per line on stdout; see "
-        "docs/json-output.md). --log-format json also selects json.",
-    )(f)
-
-
 def output_for(app: AppContext, output: str | None, source: Source | None = None) -> Output:
     """The renderer: JSON when --output json or --log-format json was given."""
     names = {m.version: m.name for m in source.migrations} if source else None
-    json_mode = output == "json" or (output is None and app.json_mode)
-    return Output(json_mode=json_mode, debug=app.debug, names=names)
+    return Output(json_mode=wants_json(app, output), debug=app.debug, names=names)
 
 
 @click.command("status", short_help="Show each migration's state; exit 12 if any is pending.")

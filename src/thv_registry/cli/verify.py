@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ExitCode
-from .context import AppContext, config_option, global_options, migrations_dir_option, pass_app
+from .context import (
+    AppContext,
+    config_option,
+    global_options,
+    migrations_dir_option,
+    output_option,
+    pass_app,
+    wants_json,
+)
 
 if TYPE_CHECKING:
     from ..migrations.verify import MigrationReport, VerifyReport
@@ -22,13 +30,7 @@ __all__ = ["verify_command"]
 @click.option(
     "--no-data", is_flag=True, help="Do not insert generated rows before running each down."
 )
-@click.option(
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default=None,
-    help="text for people; json prints one object with every migration's findings. "
-    "[default: json with --log-format json, else text]",
-)
+@output_option
 @global_options
 @pass_app
 def verify_command(app: AppContext, no_data: bool, output: str | None) -> None:
@@ -45,7 +47,7 @@ def verify_command(app: AppContext, no_data: bool, output: str | None) -> None:
     migrator = app.migrator
     params, source = migrator.params, migrator.source
     name = new_scratch_name()
-    text = (output or ("json" if app.json_mode else "text")) == "text"
+    text = not wants_json(app, output)
     if text:
         rows = "with generated rows" if not no_data else "without data (--no-data)"
         click.echo(
