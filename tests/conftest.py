@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -185,3 +186,17 @@ def migrate_cli(
         )
 
     return make
+
+
+def unindexed_foreign_keys(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Foreign keys in schema public without an index for the lookups their ON DELETE needs:
+    one whose leading columns are the key's columns, or a unique one on a subset of them."""
+    return conn.execute(
+        """SELECT k.conrelid::regclass::text, k.conname FROM pg_constraint k
+            WHERE k.contype = 'f' AND k.connamespace = 'public'::regnamespace
+              AND NOT EXISTS (
+                  SELECT 1 FROM pg_index i
+                   WHERE i.indrelid = k.conrelid
+                     AND ((i.indkey::int2[])[0:cardinality(k.conkey) - 1] = k.conkey
+                          OR (i.indisunique AND i.indkey::int2[] <@ k.conkey)))"""
+    ).fetchall()

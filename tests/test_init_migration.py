@@ -18,7 +18,7 @@ import pytest
 from pglast import ast
 from psycopg.types.json import Jsonb
 
-from conftest import REPO_ROOT, TestDatabase
+from conftest import REPO_ROOT, TestDatabase, unindexed_foreign_keys
 
 MIGRATIONS = REPO_ROOT / "database" / "migrations"
 UP = MIGRATIONS / "000001_init.up.sql"
@@ -340,16 +340,7 @@ def test_up_creates_tables_and_types(conn: psycopg.Connection[Any]) -> None:
     assert bad == []
     # Every foreign key has an index for the lookups its ON DELETE needs: one whose leading
     # columns are the key's columns, or a unique one on a subset of them.
-    unindexed = conn.execute(
-        """SELECT k.conrelid::regclass::text, k.conname FROM pg_constraint k
-            WHERE k.contype = 'f' AND k.connamespace = 'public'::regnamespace
-              AND NOT EXISTS (
-                  SELECT 1 FROM pg_index i
-                   WHERE i.indrelid = k.conrelid
-                     AND ((i.indkey::int2[])[0:cardinality(k.conkey) - 1] = k.conkey
-                          OR (i.indisunique AND i.indkey::int2[] <@ k.conkey)))"""
-    ).fetchall()
-    assert unindexed == []
+    assert unindexed_foreign_keys(conn) == []
 
 
 def test_up_down_up_restores_the_catalog_exactly(conn: psycopg.Connection[Any]) -> None:

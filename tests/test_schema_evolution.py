@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from conftest import TestDatabase
+from conftest import TestDatabase, unindexed_foreign_keys
 from test_init_migration import insert_sample
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import MigrationFailed
@@ -290,16 +290,7 @@ def test_the_concurrent_index_step_runs_outside_a_transaction(
 
 def test_final_schema_indexes_every_foreign_key(database: TestDatabase, conn: Conn) -> None:
     migrator(database).apply(Up())
-    unindexed = conn.execute(
-        """SELECT k.conrelid::regclass::text, k.conname FROM pg_constraint k
-            WHERE k.contype = 'f' AND k.connamespace = 'public'::regnamespace
-              AND NOT EXISTS (
-                  SELECT 1 FROM pg_index i
-                   WHERE i.indrelid = k.conrelid
-                     AND ((i.indkey::int2[])[0:cardinality(k.conkey) - 1] = k.conkey
-                          OR (i.indisunique AND i.indkey::int2[] <@ k.conkey)))"""
-    ).fetchall()
-    assert unindexed == []
+    assert unindexed_foreign_keys(conn) == []
     assert enum_labels(conn, "entry_type") == ["MCP", "SKILL"]
     assert enum_labels(conn, "icon_theme") == ["LIGHT", "DARK"]
 

@@ -230,17 +230,37 @@ def record_step(
     """
     from psycopg import sql
 
-    history = sql.SQL(
+    entry = (version, name, direction, checksum, resulting_version)
+    conn.execute(
+        sql.SQL("; ").join(
+            [
+                _set_version_sql(table, resulting_version, dirty=False),
+                _finished_row_sql(table, entry, started="now()"),
+            ]
+        )
+    )
+
+
+def _finished_row_sql(
+    table: str, entry: tuple[int, str, str, str | None, int | None], *, started: str
+) -> Any:
+    """INSERT of a finished history row (version, name, direction, checksum, resulting_version).
+
+    ``started`` is SQL: ``now()`` (the transaction's start, i.e. the step's) or
+    ``clock_timestamp()`` (a row that records no work: duration 0).
+    """
+    from psycopg import sql
+
+    start = sql.SQL(started)
+    return sql.SQL(
         "INSERT INTO {} (version, name, direction, checksum, resulting_version, tool_version, "
-        "started_at, finished_at, duration_ms) VALUES ({}, {}, {}, {}, {}, {}, now(), "
-        "clock_timestamp(), extract(epoch FROM clock_timestamp() - now()) * 1000)"
+        "started_at, finished_at, duration_ms) VALUES ({}, {}, {}, {}, {}, {}, {}, "
+        "clock_timestamp(), extract(epoch FROM clock_timestamp() - {}) * 1000)"
     ).format(
         _ident(history_table(table)),
-        *map(sql.Literal, (version, name, direction, checksum, resulting_version)),
-        sql.Literal(_tool_version()),
-    )
-    conn.execute(
-        sql.SQL("; ").join([_set_version_sql(table, resulting_version, dirty=False), history])
+        *map(sql.Literal, (*entry, _tool_version())),
+        start,
+        start,
     )
 
 
@@ -291,16 +311,8 @@ def record_history(
     resulting_version: int | None,
 ) -> None:
     """Insert a finished row for something that runs no SQL (``force``, ``accept``)."""
-    entry = start_history(
-        conn,
-        table,
-        version=version,
-        name=name,
-        direction=direction,
-        checksum=checksum,
-        resulting_version=resulting_version,
-    )
-    finish_history(conn, table, entry)
+    entry = (version, name, direction, checksum, resulting_version)
+    conn.execute(_finished_row_sql(table, entry, started="clock_timestamp()"))
 
 
 def close_open_history(conn: Conn, table: str) -> int:
