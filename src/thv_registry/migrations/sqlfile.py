@@ -3,8 +3,9 @@
 Every statement knows where it starts, whether it cannot run inside a transaction block, and
 whether it is explicit transaction control; ``SqlFile.location`` maps a server error position
 back to ``file:line:column``. All offsets count characters of the decoded text, as the server's
-``statement_position`` does (from 1); libpg_query counts UTF-8 bytes and pglast 8 converts its
-spans, tokens and error positions to characters. pglast is imported only inside the functions.
+``statement_position`` does (from 1); libpg_query counts UTF-8 bytes: pglast 8 converts its
+tokens and error positions to characters, and the statement spans of its JSON parse tree are
+converted here. pglast is imported only inside the functions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SourceError
 
 if TYPE_CHECKING:
-    from pglast import ast
     from pglast.parser import Token
 
 __all__ = ["Statement", "SqlFile", "parse", "decode"]
@@ -108,57 +108,86 @@ def parse(text: str, origin: str) -> SqlFile:
             [f"{origin}:{line}:{column}: {message}"], origin=origin, hint=_SYNTAX_HINT
         ) from exc
 
-    # Trim each RawStmt span to its first and last real token: spans may include leading (older
-    # libpg_query) or trailing (always) whitespace and comments.
+    # Trim each statement's span to its first and last real token: spans may include leading
+    # (older libpg_query) or trailing (always) whitespace and comments.
     tokens = [t for t in all_tokens if t.name not in _COMMENTS and t.name != "ASCII_59"]
     token_starts = [t.start for t in tokens]
     statements = []
     for raw in raws:
-        begin = raw.stmt_location or 0
-        end = begin + raw.stmt_len if raw.stmt_len else len(text)
-        first = bisect_right(token_starts, begin - 1)
-        last = bisect_right(token_starts, end - 1) - 1
+        first = bisect_right(token_starts, raw.begin - 1)
+        last = bisect_right(token_starts, raw.end - 1) - 1
         if last < first:  # an empty statement has no node; kept for safety
             continue
         start, stop = tokens[first].start, tokens[last].end + 1
         line, column = _line_col(starts, start)
         body = text[start:stop]
-        node = raw.stmt
         statements.append(
             Statement(
                 text=body,
                 start=start,
                 line=line,
                 column=column,
-                non_transactional=_non_transactional(node, body),
-                transaction_control=type(node).__name__ == "TransactionStmt",
-                kind=type(node).__name__,
+                non_transactional=_non_transactional(raw.kind, raw.fields, body),
+                transaction_control=raw.kind == "TransactionStmt",
+                kind=raw.kind,
             )
         )
     return SqlFile(origin=origin, text=text, statements=tuple(statements))
 
 
-def _parse_and_scan(text: str) -> tuple[tuple[ast.RawStmt, ...], list[Token]]:
+@dataclass(frozen=True)
+class _Raw:
+    """One statement of libpg_query's JSON parse tree, its span in characters of the text."""
+
+    kind: str  #: the node type, e.g. ``CreateStmt``
+    fields: dict[str, Any]  #: the node's fields as JSON (false, 0 and empty lists are omitted)
+    begin: int
+    end: int
+
+
+def _parse_and_scan(text: str) -> tuple[list[_Raw], list[Token]]:
     """Parse and scan ``text`` with pglast; positions are character offsets into ``text``.
 
-    pglast maps each byte offset to a character index with a linear search, which makes large
-    non-ASCII files quadratic (a 140 KB seed file took 4 s). So pglast first gets an ASCII
-    stand-in of the same length (every non-ASCII character becomes ``q``, which the lexer treats
-    alike: an identifier character, or plain content in strings and comments). If that could have
-    changed a token (a dollar-quote tag, a keyword), parse the real text instead.
+    The parse tree comes as libpg_query's JSON, read into dicts: about ten times faster than
+    pglast's Python node objects, which matters when a run parses a thousand files. Its statement
+    spans count UTF-8 bytes, and pglast maps the scanner's byte offsets to characters with a
+    linear search, which makes large non-ASCII files quadratic (a 140 KB seed file took 4 s). So
+    pglast first gets an ASCII stand-in of the same length (every non-ASCII character becomes
+    ``q``, which the lexer treats alike: an identifier character, or plain content in strings and
+    comments), where bytes and characters coincide. If that could have changed a token (a
+    dollar-quote tag, a keyword), the real text is parsed instead.
     """
-    from pglast.parser import ParseError, parse_sql, scan
+    from pglast.parser import ParseError, scan
 
     if not text.isascii():
         stand_in = "".join(c if c < "\x80" else "q" for c in text)
         try:
-            raws, tokens = parse_sql(stand_in), scan(stand_in)
+            raws, tokens = _statements(stand_in, None), scan(stand_in)
         except ParseError:
             pass  # parse the real text below, for the real message
         else:
             if all(_same_token(text[t.start : t.end + 1], t) for t in tokens):
                 return raws, tokens
-    return parse_sql(text), scan(text)
+    return _statements(text, text.encode() if not text.isascii() else None), scan(text)
+
+
+def _statements(text: str, encoded: bytes | None) -> list[_Raw]:
+    """The statements of ``text``; ``encoded`` (its UTF-8) when byte offsets need converting."""
+    import json
+
+    from pglast.parser import parse_sql_json
+
+    def chars(offset: int) -> int:
+        return offset if encoded is None else len(encoded[:offset].decode("utf-8", "ignore"))
+
+    raws = []
+    for item in json.loads(parse_sql_json(text)).get("stmts", ()):
+        ((kind, fields),) = item["stmt"].items()
+        begin = item.get("stmt_location", 0)
+        length = item.get("stmt_len", 0)
+        end = chars(begin + length) if length else len(text)
+        raws.append(_Raw(kind, fields, chars(begin), end))
+    return raws
 
 
 def _same_token(original: str, token: Token) -> bool:
@@ -187,104 +216,99 @@ def _line_col(starts: Sequence[int], offset: int) -> tuple[int, int]:
     return line, offset - starts[line - 1] + 1
 
 
-def _non_transactional(node: ast.Node | None, text: str) -> bool:
-    """Whether PostgreSQL refuses ``node`` in a transaction block (``PreventInTransactionBlock``).
+def _non_transactional(kind: str, node: dict[str, Any], text: str) -> bool:
+    """Whether PostgreSQL refuses the statement in a transaction block.
 
-    Cases that depend on the catalog (REINDEX or CLUSTER of a partitioned table) cannot be known
-    from the text; the server reports them when the step runs.
+    ``PreventInTransactionBlock`` in PostgreSQL's sources; ``node`` is the statement's JSON parse
+    tree. Cases that depend on the catalog (REINDEX or CLUSTER of a partitioned table) cannot be
+    known from the text; the server reports them when the step runs.
     """
-    from pglast import ast, enums
-
-    match node:
-        case ast.IndexStmt() | ast.DropStmt():
-            return bool(node.concurrent)
-        case ast.ReindexStmt():
-            whole = node.kind in (
-                enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA,
-                enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
-                enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
+    match kind:
+        case "IndexStmt" | "DropStmt":
+            return bool(node.get("concurrent"))
+        case "ReindexStmt":
+            whole = node.get("kind") in (
+                "REINDEX_OBJECT_SCHEMA",
+                "REINDEX_OBJECT_SYSTEM",
+                "REINDEX_OBJECT_DATABASE",
             )
-            return whole or _option(node.params, "concurrently", default=False)
-        case ast.VacuumStmt():
-            return bool(node.is_vacuumcmd)  # ANALYZE alone is fine in a transaction
-        case ast.ClusterStmt():
-            return node.relation is None
-        case ast.AlterDatabaseStmt():
-            return any(o.defname == "tablespace" for o in _defelems(node.options))
-        case ast.AlterTableStmt():
+            return whole or _option(node.get("params"), "concurrently", default=False)
+        case "VacuumStmt":
+            return bool(node.get("is_vacuumcmd"))  # ANALYZE alone is fine in a transaction
+        case "ClusterStmt":
+            return "relation" not in node
+        case "AlterDatabaseStmt":
+            return any(o.get("defname") == "tablespace" for o in _defelems(node.get("options")))
+        case "AlterTableStmt":
             return any(
-                isinstance(c, ast.AlterTableCmd)
-                and isinstance(c.def_, ast.PartitionCmd)
-                and bool(c.def_.concurrent)
-                for c in node.cmds or ()
+                cmd.get("AlterTableCmd", {})
+                .get("def", {})
+                .get("PartitionCmd", {})
+                .get("concurrent")
+                for cmd in node.get("cmds", ())
             )
-        case ast.CreateSubscriptionStmt():
-            connect = _option(node.options, "connect", default=True)
-            return _option(node.options, "create_slot", default=connect)
-        case ast.AlterSubscriptionStmt():
-            kinds = enums.AlterSubscriptionType
-            if node.kind == kinds.ALTER_SUBSCRIPTION_REFRESH:
+        case "CreateSubscriptionStmt":
+            connect = _option(node.get("options"), "connect", default=True)
+            return _option(node.get("options"), "create_slot", default=connect)
+        case "AlterSubscriptionStmt":
+            action = node.get("kind")
+            if action == "ALTER_SUBSCRIPTION_REFRESH":
                 return True
-            if node.kind in (
-                kinds.ALTER_SUBSCRIPTION_SET_PUBLICATION,
-                kinds.ALTER_SUBSCRIPTION_ADD_PUBLICATION,
-                kinds.ALTER_SUBSCRIPTION_DROP_PUBLICATION,
+            if action in (
+                "ALTER_SUBSCRIPTION_SET_PUBLICATION",
+                "ALTER_SUBSCRIPTION_ADD_PUBLICATION",
+                "ALTER_SUBSCRIPTION_DROP_PUBLICATION",
             ):
-                return _option(node.options, "refresh", default=True)
-            names = {o.defname for o in _defelems(node.options)}
-            return node.kind == kinds.ALTER_SUBSCRIPTION_OPTIONS and bool(
+                return _option(node.get("options"), "refresh", default=True)
+            names = {o.get("defname") for o in _defelems(node.get("options"))}
+            return action == "ALTER_SUBSCRIPTION_OPTIONS" and bool(
                 names & {"failover", "two_phase"}
             )
-        case ast.DiscardStmt():
-            return node.target == enums.DiscardMode.DISCARD_ALL
-        case ast.DoStmt():
+        case "DiscardStmt":
+            return node.get("target") == "DISCARD_ALL"
+        case "DoStmt":
             return _do_commits(node, text)
         case (
-            ast.CreatedbStmt()
-            | ast.DropdbStmt()
-            | ast.CreateTableSpaceStmt()
-            | ast.DropTableSpaceStmt()
-            | ast.AlterSystemStmt()
-            | ast.DropSubscriptionStmt()  # refused whenever the subscription has a slot
+            "CreatedbStmt"
+            | "DropdbStmt"
+            | "CreateTableSpaceStmt"
+            | "DropTableSpaceStmt"
+            | "AlterSystemStmt"
+            | "DropSubscriptionStmt"  # refused whenever the subscription has a slot
         ):
             return True
     return False
 
 
-def _defelems(options: Iterable[Any] | None) -> list[ast.DefElem]:
-    from pglast import ast
-
-    return [o for o in options or () if isinstance(o, ast.DefElem)]
+def _defelems(options: Iterable[Any] | None) -> list[dict[str, Any]]:
+    return [o["DefElem"] for o in options or () if "DefElem" in o]
 
 
 def _option(options: Iterable[Any] | None, name: str, *, default: bool) -> bool:
     """Read a boolean ``WITH (name = value)`` option the way PostgreSQL's ``defGetBoolean`` does."""
-    from pglast import ast
-
     for option in _defelems(options):
-        if option.defname != name:
+        if option.get("defname") != name:
             continue
-        arg = option.arg
+        arg = option.get("arg")
         if arg is None:
             return True
-        if isinstance(arg, ast.Integer):
-            return arg.ival != 0
-        if isinstance(arg, ast.Boolean):
-            return bool(arg.boolval)
-        value = str(getattr(arg, "sval", "")).lower()
+        if "Integer" in arg:
+            return bool(arg["Integer"].get("ival", 0) != 0)
+        if "Boolean" in arg:
+            return bool(arg["Boolean"].get("boolval"))
+        value = str(arg.get("String", {}).get("sval", "")).lower()
         falsy = value in ("0", "of", "off") or "false".startswith(value) or "no".startswith(value)
         return not falsy
     return default
 
 
-def _do_commits(node: ast.DoStmt, text: str) -> bool:
+def _do_commits(node: dict[str, Any], text: str) -> bool:
     """Whether a PL/pgSQL ``DO`` block runs COMMIT or ROLLBACK (refused in a transaction block)."""
     from pglast import parse_plpgsql
     from pglast.error import Error
 
-    language = {o.defname: getattr(o.arg, "sval", None) for o in _defelems(node.args)}.get(
-        "language", "plpgsql"
-    )
+    options = {o.get("defname"): o.get("arg", {}) for o in _defelems(node.get("args"))}
+    language = options.get("language", {}).get("String", {}).get("sval", "plpgsql")
     if str(language).lower() != "plpgsql":
         return False
     try:
