@@ -42,6 +42,11 @@ DB_PREFIX = "thvbench_"
 S1_S3_LIMIT = 1.3  # × the one-transaction-per-file psql floor
 S2_LIMIT = 1.2  # × the Python floor
 PLAN_LIMIT_S = 1.0
+#: S2's floors: key -> (row name, the modules imported before connect; select 1)
+PY_FLOORS = {
+    "pyfloor": ("python floor", "psycopg"),
+    "pylibfloor": ("python floor + the CLI's libraries", "psycopg, click, yaml, hashlib"),
+}
 
 
 @dataclass
@@ -138,16 +143,19 @@ class Bench:
 
     def s2(self, tools: list[Tool]) -> None:
         n0 = self.args.steps[0]
-        floor_cmd = [
-            sys.executable,
-            "-c",
-            f"import psycopg; psycopg.connect({self.url(DB_PREFIX + 'thv_' + str(n0))!r})"
-            ".execute('select 1')",
-        ]
+        floor_url = self.url(f"{DB_PREFIX}thv_{n0}")
+        floor_cmds = {
+            key: [
+                sys.executable,
+                "-c",
+                f"import {mods}; psycopg.connect({floor_url!r}).execute('select 1')",
+            ]
+            for key, (_, mods) in PY_FLOORS.items()
+        }
         # migration tools only: the psql rows keep no state, so they have no "up to date"
         runnable = [t for t in tools if t.races and not self.failed(t, f"S1/{n0}")]
         samples: dict[str, list[float]] = {t.key: [] for t in runnable}
-        samples["pyfloor"] = []
+        samples |= {key: [] for key in floor_cmds}
         errors: dict[str, str] = {}
         for _ in range(self.args.s2_runs):  # interleaved, so drift hits every tool alike
             for tool in runnable:
@@ -158,12 +166,14 @@ class Bench:
                 if error:
                     errors[tool.key] = error
                 samples[tool.key].append(seconds)
-            t0 = time.perf_counter()
-            subprocess.run(floor_cmd, check=True)
-            samples["pyfloor"].append(time.perf_counter() - t0)
+            for key, cmd in floor_cmds.items():
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True)
+                samples[key].append(time.perf_counter() - t0)
         for tool in runnable:
             self.record(tool, "S2", statistics.median(samples[tool.key]), errors.get(tool.key))
-        self.results.cells["pyfloor", "S2"] = Cell(statistics.median(samples["pyfloor"]))
+        for key in floor_cmds:
+            self.results.cells[key, "S2"] = Cell(statistics.median(samples[key]))
         self.progress(None, "S2")
 
     def s3(self, tools: list[Tool]) -> None:
@@ -280,8 +290,7 @@ def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
         key = "pyfloor" if scenario == "S2" else "psqltx"
         if scenario.startswith("S4"):
             scenario = f"S1/{n0}"
-        cell = res.cells.get((key, scenario))
-        return cell.seconds if cell else None
+        return _seconds(res.cells.get((key, scenario)))
 
     rows = [["tool", *(titles[s] for s in scenarios)]]
     for tool in tools:
@@ -296,10 +305,10 @@ def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
             else:
                 row.append(_fmt(res.cells.get((tool.key, s)), floor_of(s)))
         rows.append(row)
-    py = res.cells.get(("pyfloor", "S2"))
-    pyrow = ["python floor: import psycopg; connect; select 1"] + ["–"] * len(scenarios)
-    pyrow[1 + scenarios.index("S2")] = _fmt(py, py.seconds if py else None)
-    rows.append(pyrow)
+    for key, (name, mods) in PY_FLOORS.items():  # S2 only, against the plain Python floor
+        pyrow = [f"{name}: import {mods}; connect; select 1"] + ["–"] * len(scenarios)
+        pyrow[1 + scenarios.index("S2")] = _fmt(res.cells.get((key, "S2")), floor_of("S2"))
+        rows.append(pyrow)
 
     lines = header + ["", *_table(rows), ""]
     lines.append(
@@ -320,17 +329,22 @@ def targets(bench: Bench, floor_of: Callable[[str], float | None]) -> list[list[
     n0 = args.steps[0]
     rows = [["target", "measured", "limit", "met"]]
 
-    def ratio_row(scenario: str, title: str, limit: float) -> None:
-        cell, floor = res.cells.get(("thv", scenario)), floor_of(scenario)
+    def ratio_row(scenario: str, title: str, limit: float | None, floor_key: str = "") -> None:
+        """Ours against the scenario's floor, or `floor_key`'s; no limit: informational."""
+        cell = res.cells.get(("thv", scenario))
+        floor = _seconds(res.cells.get((floor_key, scenario))) if floor_key else floor_of(scenario)
         if cell is None or cell.seconds is None or not floor or cell.text == "error":
-            rows.append([title, "not measured" if cell is None else "error", f"{limit}×", "no"])
+            shown = "not measured" if cell is None else "error"
+            rows.append([title, shown, *(("–", "info") if limit is None else (f"{limit}×", "no"))])
             return
         ratio = cell.seconds / floor
-        rows.append([title, f"{ratio:.2f}×", f"≤ {limit}×", _yes(ratio <= limit)])
+        verdict = ("–", "info") if limit is None else (f"≤ {limit}×", _yes(ratio <= limit))
+        rows.append([title, f"{ratio:.2f}×", *verdict])
 
     for n in args.steps:
         ratio_row(f"S1/{n}", f"S1 apply {n} vs psql one-tx-per-file", S1_S3_LIMIT)
     ratio_row("S2", "S2 up-to-date `up` vs Python floor", S2_LIMIT)
+    ratio_row("S2", "S2 ours vs the Python floor with the CLI's libraries", None, "pylibfloor")
     ratio_row(f"S3/{n0}", f"S3 revert {n0} vs psql one-tx-per-file", S1_S3_LIMIT)
     for r in args.races:
         cell = res.cells.get(("thv", f"S4/{r}"))
@@ -369,6 +383,10 @@ def _error_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower() and "sqlalche.me" not in line]
     return (errors or lines or ["?"])[-1][:200]
+
+
+def _seconds(cell: Cell | None) -> float | None:
+    return cell.seconds if cell else None
 
 
 def _peak(p: PlanningResult | None) -> int:

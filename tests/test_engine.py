@@ -116,6 +116,27 @@ def test_failed_step_rolls_back_to_previous_version(database: TestDatabase, tmp_
     assert "b" not in database.tables()
 
 
+def test_first_statement_error_is_located_and_a_file_without_statements_is_a_step(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    """A step's BEGIN travels with its first statement: the error position still maps right."""
+    files = dict(THREE)
+    files["000002_b.up.sql"] = "-- nothing to do in this version\n"
+    files["000003_c.up.sql"] = (
+        "-- c ☕\n  SELECT id\n    FROM no_such_table;\nCREATE TABLE c (id int);\n"
+    )
+    m = migrator(database, write_set(tmp_path / "m", files))
+    with pytest.raises(MigrationFailed) as err:
+        m.apply(Up())
+    assert "000003_c.up.sql:3:10" in str(err.value)
+    assert version(database) == [(2, False)]
+    applied = database.query(
+        "SELECT version FROM schema_migrations_history WHERE direction = 'up' ORDER BY id"
+    )
+    assert applied == [(1,), (2,)]
+    assert "c" not in database.tables()
+
+
 def test_failure_in_first_step_leaves_empty_database_untouched(
     database: TestDatabase, tmp_path: Path
 ) -> None:

@@ -222,23 +222,27 @@ def record_step(
     direction: str,
     checksum: str | None,
     resulting_version: int | None,
+    begin: bool = False,
+    commit: bool = False,
 ) -> None:
     """Set the clean version and add the finished history row, in one round trip.
 
     For a step inside a transaction: ``now()`` is the transaction's start, i.e. the step's, so
-    the row carries the step's real start and duration without a round trip of its own.
+    the row carries the step's real start and duration without a round trip of its own. The
+    step's BEGIN (a file without statements) and COMMIT can travel in the same query.
     """
     from psycopg import sql
 
     entry = (version, name, direction, checksum, resulting_version)
-    conn.execute(
-        sql.SQL("; ").join(
-            [
-                _set_version_sql(table, resulting_version, dirty=False),
-                _finished_row_sql(table, entry, started="now()"),
-            ]
-        )
-    )
+    parts = [
+        _set_version_sql(table, resulting_version, dirty=False),
+        _finished_row_sql(table, entry, started="now()"),
+    ]
+    if begin:
+        parts.insert(0, sql.SQL("BEGIN"))
+    if commit:
+        parts.append(sql.SQL("COMMIT"))
+    conn.execute(sql.SQL("; ").join(parts))
 
 
 def _finished_row_sql(

@@ -125,31 +125,38 @@ class _StepRun:
     def _what(self) -> str:
         return f"migration {self.step.migration.label} ({self.step.direction.value})"
 
-    def _statements(self, *, retry_locks: bool = False) -> None:
-        """Run the file's statements; lock_timeout errors propagate raw when the caller retries."""
+    def _statements(self, *, retry_locks: bool = False, prefix: str = "") -> bool:
+        """Run the file's statements; lock_timeout errors propagate raw when the caller retries.
+
+        ``prefix`` (``BEGIN;``) is sent in the same query as the first statement, saving a round
+        trip; the result says whether it was sent (a file may have no statements).
+        """
         import psycopg
 
         for statement in self.item.sql.statements:
             log.debug("%s: %s", self.step.file.origin, statement.text)
             try:
-                self.conn.execute(statement.text.encode(), prepare=False)
+                self.conn.execute((prefix + statement.text).encode(), prepare=False)
             except psycopg.errors.LockNotAvailable as exc:
                 if retry_locks:
                     self.blocked_at = statement
                     raise
-                raise self._failure(exc, statement) from exc
+                raise self._failure(exc, statement, len(prefix)) from exc
             except psycopg.Error as exc:
-                raise self._failure(exc, statement) from exc
+                raise self._failure(exc, statement, len(prefix)) from exc
+            prefix = ""
+        return not prefix
 
     def _failure(
-        self, exc: Any, statement: sqlfile.Statement
+        self, exc: Any, statement: sqlfile.Statement, shift: int = 0
     ) -> MigrationFailed | PermissionDenied | ConnectionFailed:
+        """The error of ``statement``, sent after ``shift`` characters of other SQL."""
         import psycopg
 
         if self.conn.broken:
             return self._lost(exc, statement)
         diag = exc.diag
-        position = int(diag.statement_position) if diag.statement_position else None
+        position = int(diag.statement_position) - shift if diag.statement_position else None
         where = self.item.sql.location(statement, position)
         server = server_message(exc)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
@@ -188,6 +195,16 @@ class _StepRun:
 
     def _lost_outcome(self) -> tuple[str, str]:
         raise NotImplementedError
+
+    def _roll_back(self) -> None:
+        """End a transaction the step left open or failed (nothing to do on a lost connection)."""
+        import psycopg
+
+        if not self.conn.broken and self.conn.info.transaction_status in (
+            psycopg.pq.TransactionStatus.INTRANS,
+            psycopg.pq.TransactionStatus.INERROR,
+        ):
+            self.conn.execute("ROLLBACK")
 
     def _history_args(self) -> dict[str, Any]:
         step = self.step
@@ -233,14 +250,27 @@ class _TransactionalStep(_StepRun):
                 raise self._lost(exc) from exc
 
     def _attempt(self) -> None:
+        """One transaction in N + 1 round trips for N statements.
+
+        BEGIN travels with the first statement and COMMIT with the version update and history
+        row. On any failure (or Ctrl-C) the transaction is rolled back before this returns.
+        """
         self.blocked_at, self.phase = None, "running"
-        # BEGIN, the file's statements, one round trip for version + history, COMMIT
-        with self.conn.transaction():
+        begin = "BEGIN;\n"
+        try:
             if not self.session.tables_ready:
+                self.conn.execute("BEGIN")
+                begin = ""
                 self._ensure_tables()
-            self._statements(retry_locks=True)
-            state.record_step(self.conn, self.table, **self._history_args())
-            self.phase = "committing"  # the COMMIT itself is sent when the block exits
+            if self._statements(retry_locks=True, prefix=begin):
+                begin = ""
+            self.phase = "committing"  # from here a lost connection may have committed
+            state.record_step(
+                self.conn, self.table, **self._history_args(), begin=bool(begin), commit=True
+            )
+        except BaseException:
+            self._roll_back()
+            raise
 
     def _blockers(self) -> list[Any]:
         """Who holds the lock the failed attempt waited for (read on this connection)."""
@@ -336,10 +366,10 @@ class _DirtyProtocolStep(_StepRun):
         try:
             self._statements()
         except BaseException:
-            self._leave_open_transaction()
+            self._roll_back()
             raise
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self._leave_open_transaction()
+            self._roll_back()
             raise MigrationFailed(
                 f"Migration {self.step.migration.label} ({self.step.direction.value}) left a "
                 f"transaction open (a BEGIN without COMMIT in {self.step.file.origin}); it was "
@@ -369,15 +399,6 @@ class _DirtyProtocolStep(_StepRun):
                 "--config FILE`; then run the command again.",
             )
         return self._outcome(), self._next_step()
-
-    def _leave_open_transaction(self) -> None:
-        import psycopg
-
-        if not self.conn.broken and self.conn.info.transaction_status in (
-            psycopg.pq.TransactionStatus.INTRANS,
-            psycopg.pq.TransactionStatus.INERROR,
-        ):
-            self.conn.execute("ROLLBACK")
 
     def _outcome(self) -> str:
         target = self.step.target_version
