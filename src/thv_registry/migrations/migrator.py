@@ -221,8 +221,7 @@ class Migrator:
     def _read(self, conn: Conn) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
         from . import state
 
-        current = state.read_version(conn, self.migrations_table)
-        return current, state.read_history(conn, self.migrations_table)
+        return state.read_state(conn, self.migrations_table)
 
     def _checksums(
         self, current: VersionState, history: tuple[HistoryEntry, ...]
@@ -246,15 +245,7 @@ class Migrator:
     def _connect(self) -> Conn:
         from ..db import connect
 
-        conn = connect(self.params, application_name=self.application_name)
-        # PostgreSQL 14+: if this process dies (kill -9), the server notices within a second and
-        # cancels the running statement, instead of finishing it and holding its locks meanwhile.
-        with self._connection_kept(conn):
-            conn.execute(
-                "SELECT set_config('client_connection_check_interval', '1000', false) "
-                "WHERE current_setting('server_version_num')::int >= 140000"
-            )
-        return conn
+        return connect(self.params, application_name=self.application_name)
 
     @contextmanager
     def _connection_kept(self, conn: Conn) -> Iterator[None]:
@@ -281,8 +272,18 @@ class Migrator:
 
     @contextmanager
     def _locked(self, conn: Conn) -> Iterator[None]:
+        """Hold the migration lock, on a session set up for changing the database.
+
+        PostgreSQL 14+: if this process dies (kill -9), the server notices within a second and
+        cancels the running statement, instead of finishing it and holding its locks meanwhile.
+        Read-only commands skip that round trip.
+        """
         from . import lock
 
+        conn.execute(
+            "SELECT set_config('client_connection_check_interval', '1000', false) "
+            "WHERE current_setting('server_version_num')::int >= 140000"
+        )
         key = lock.lock_key(lock.current_schema(conn), self.migrations_table, self.params.dbname)
         with lock.advisory_lock(conn, key, timeout_s=self.lock_wait_s):
             yield

@@ -23,7 +23,7 @@ __all__ = [
     "set_version",
     "ensure_tables",
     "tables_exist",
-    "read_history",
+    "read_state",
     "start_history",
     "finish_history",
     "close_open_history",
@@ -87,9 +87,15 @@ def read_version(conn: Conn, table: str) -> VersionState:
 
     if not _exists(conn, table):
         return VersionState(None, False, table_exists=False)
-    row = conn.execute(
-        sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table))
-    ).fetchone()
+    return _version_state(
+        conn.execute(
+            sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table))
+        ).fetchone()
+    )
+
+
+def _version_state(row: Any) -> VersionState:
+    """The row of an existing ``schema_migrations``: none, or (-1, dirty) mean no version."""
     if row is None:
         return VersionState(None, False)
     version, dirty = int(row[0]), bool(row[1])
@@ -347,22 +353,44 @@ def list_tables(conn: Conn) -> tuple[str, tuple[str, ...]]:
     return schema, tuple(str(r[0]) for r in rows)
 
 
-def read_history(conn: Conn, table: str) -> tuple[HistoryEntry, ...]:
-    """Every history row in order; empty when the table does not exist."""
+def read_state(conn: Conn, table: str) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
+    """The version and every history row in order, in two round trips (a missing table is fine).
+
+    First the catalog (which state tables exist, the history's columns), then both tables in one
+    query. An older history layout (read-only commands never upgrade it) lacks newer columns.
+    """
     from psycopg import sql
 
-    columns = _columns(conn, history_table(table))
-    if not columns:
-        return ()
-    # an older layout (read-only commands never upgrade it) lacks the newer columns
-    interrupted = sql.SQL("interrupted" if "interrupted" in columns else "false")
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT version, name, direction, checksum, resulting_version, started_at, "
-            "finished_at, duration_ms, db_user, tool_version, {} FROM {} ORDER BY id"
-        ).format(interrupted, _ident(history_table(table)))
-    ).fetchall()
-    return tuple(HistoryEntry(*row) for row in rows)
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', current_schema(), %s::text)) IS NOT NULL, "
+        "ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = "
+        "to_regclass(format('%%I.%%I', current_schema(), %s::text)) AND attnum > 0 "
+        "AND NOT attisdropped)",
+        (table, history_table(table)),
+    ).fetchone()
+    has_version_table, columns = bool(row and row[0]), set(row[1] if row else ())
+    queries = []
+    if has_version_table:
+        queries.append(sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table)))
+    if columns:
+        interrupted = sql.SQL("interrupted" if "interrupted" in columns else "false")
+        queries.append(
+            sql.SQL(
+                "SELECT version, name, direction, checksum, resulting_version, started_at, "
+                "finished_at, duration_ms, db_user, tool_version, {} FROM {} ORDER BY id"
+            ).format(interrupted, _ident(history_table(table)))
+        )
+    current = VersionState(None, False, table_exists=False)
+    history: tuple[HistoryEntry, ...] = ()
+    if not queries:
+        return current, history
+    cursor = conn.execute(sql.SQL("; ").join(queries))  # one simple query, one result each
+    if has_version_table:
+        current = _version_state(cursor.fetchone())
+        cursor.nextset()
+    if columns:
+        history = tuple(HistoryEntry(*r) for r in cursor.fetchall())
+    return current, history
 
 
 def _tool_version() -> str:
