@@ -215,8 +215,11 @@ class Bench:
                 ]
                 outs = [p.communicate() for p in procs]
                 seconds = time.perf_counter() - t0
-                failed = [(p.returncode, err) for p, (_, err) in zip(procs, outs, strict=True)]
-                failed = [(rc, err) for rc, err in failed if rc != 0]
+                # some tools (sql-migrate) say why on stdout
+                failed = [
+                    (p.returncode, err or out) for p, (out, err) in zip(procs, outs, strict=True)
+                ]
+                failed = [(rc, text) for rc, text in failed if rc != 0]
                 tables = self.count_tables(url)
                 text = f"{len(failed)} errors"
                 if tables != n0:

@@ -230,10 +230,18 @@ class Alembic(Tool):
 class SqlMigrate(Tool):
     def __init__(self) -> None:
         self.exe = shutil.which("sql-migrate")
-        super().__init__("sqlmigrate", "sql-migrate")
+        version = _version([self.exe, "--version"]) if self.exe else ""
+        super().__init__(
+            "sqlmigrate",
+            f"sql-migrate {version}".strip(),
+            note="sql-migrate: Debian's package (`apt-get install sql-migrate`); it has no "
+            "migration lock, so racing processes collide.",
+        )
 
     def unavailable(self) -> str | None:
-        return None if self.exe else "not installed: a Go binary, not on PATH"
+        return (
+            None if self.exe else "not installed: a Go binary (Debian: apt-get install sql-migrate)"
+        )
 
     def prepare(self, work: Path, n: int, golang_dir: Path) -> None:
         self.sets[n] = gen.write_sql_migrate(work / f"sqlmigrate-{n}", n)

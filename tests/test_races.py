@@ -113,3 +113,32 @@ def test_down_racing_ups_is_serialised(
     assert database.query("SELECT version, dirty FROM schema_migrations") == [(final, False)]
     tables = {t for t in database.tables() if t.startswith("t")}
     assert tables == {f"t{v}" for v in range(1, final + 1)}
+
+
+def test_a_dirty_version_while_a_step_runs_is_waited_for_not_refused(
+    database: TestDatabase, config_file: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A non-transactional step is dirty while it runs (golang-migrate marks every step so): a
+    second runner, or `status`, seeing that dirty flag waits for the lock holder instead of
+    reporting a failed migration that needs `force`."""
+    root = write_set(tmp_path / "m", 3)
+    (root / "000002_t2.up.sql").write_text(
+        "CREATE TABLE t2 (id int PRIMARY KEY);\nSELECT pg_sleep(3);\n"
+        "CREATE INDEX CONCURRENTLY t2_id ON t2 (id);\n"
+    )
+    first = start(cli_env, config_file, root, "up", "--yes")
+    while not database.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'"):
+        assert first.poll() is None, first.communicate()
+    assert database.query("SELECT version, dirty FROM schema_migrations") == [(2, True)]
+    impatient = subprocess.run(
+        [sys.executable, "-m", "thv_registry", "migrate", "status", "--lock-wait", "0.5"]
+        + ["--config", str(config_file), "--migrations-dir", str(root)],
+        env=cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert impatient.returncode == 10, impatient.stdout + impatient.stderr  # LOCK_TIMEOUT
+    assert "running: SELECT pg_sleep(3)" in impatient.stderr
+    second = start(cli_env, config_file, root, "up", "--yes")
+    (rc1, _, err1), (rc2, out2, err2) = finish([first, second])
+    assert rc1 == 0, err1
+    assert rc2 == 0, err2
+    assert "No pending migrations; database is at version 3" in out2

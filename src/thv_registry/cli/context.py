@@ -31,6 +31,7 @@ __all__ = [
     "output_option",
     "wants_json",
     "lock_options",
+    "lock_wait_option",
     "global_options",
 ]
 
@@ -193,6 +194,11 @@ def lock_options(f: FC) -> FC:
         "limit). Other queries on the table queue behind the waiting migration, so keep it "
         "short. [config: migrations.lockTimeoutMs; default 5000; env: THV_REGISTRY_LOCK_TIMEOUT]",
     )(f)
+    return lock_wait_option(f)
+
+
+def lock_wait_option(f: FC) -> FC:
+    """``--lock-wait``: how long to wait for another migrator's lock."""
     return click.option(
         "--lock-wait",
         type=click.FloatRange(0, 86400, min_open=True),

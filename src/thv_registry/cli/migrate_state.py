@@ -16,6 +16,7 @@ from .context import (
     config_option,
     global_options,
     lock_options,
+    lock_wait_option,
     migrations_dir_option,
     output_option,
     pass_app,
@@ -53,12 +54,16 @@ def output_for(app: AppContext, output: str | None, source: Source | None = None
 @config_option
 @migrations_dir_option
 @output_option
+@lock_wait_option
 @global_options
 @pass_app
 def status_command(app: AppContext, output: str | None) -> None:
     """Show the current version and one row per migration: applied, pending, changed since
     applied, unknown (applied by another tool), applied but missing from the source, out of
     order, or dirty; when it was applied, by whom, and how long it took.
+
+    A dirty version is read again once the migration lock is free (--lock-wait): another
+    migrator holding the lock means a step in progress, not a failed one.
 
     Exit code: 0 when up to date, 12 when migrations are pending, 8 when `migrate up` would
     refuse (a changed or out-of-order file, a version missing from the source), 9 when dirty.

@@ -80,12 +80,18 @@ class LockHolder:
     client_addr: str | None
     since: datetime | None
     state: str | None
+    query: str | None = None  #: what it runs now (e.g. a step of golang-migrate), or ran last
 
     def describe(self) -> str:
         where = self.client_addr or "a local socket"
         app = self.application_name or "an unnamed application"
         since = f", connected since {self.since:%Y-%m-%d %H:%M:%S %Z}" if self.since else ""
-        return f"pid {self.pid} ({app}, user {self.user}, from {where}{since}, {self.state})"
+        running = ""
+        if self.state == "active" and self.query:
+            text = " ".join(self.query.split())
+            running = f", running: {text[:100]}{'...' if len(text) > 100 else ''}"
+        state = f"{self.state}{running}"
+        return f"pid {self.pid} ({app}, user {self.user}, from {where}{since}, {state})"
 
 
 @contextmanager
@@ -145,7 +151,7 @@ def find_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:
     row = conn.execute(
         """
         SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
-               host(a.client_addr), a.backend_start, a.state
+               host(a.client_addr), a.backend_start, a.state, a.query
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

@@ -77,9 +77,15 @@ class Migrator:
             return state.read_version(conn, self.migrations_table)
 
     def plan(self, request: Request) -> Plan:
-        """Plan ``request`` from the current state without taking the lock or writing anything."""
+        """Plan ``request`` from the current state without writing anything.
+
+        A dirty version is read again under the migration lock: golang-migrate marks every step
+        dirty while it runs (and so do our non-transactional steps), so dirty with the lock held
+        means a migration in progress. Waiting for it (``lock_wait_s``) tells that apart from a
+        failed one, which stays dirty after its migrator is gone.
+        """
         with self._connect() as conn, self._connection_kept(conn):
-            plan = self._plan(conn, request)
+            plan = self._plan(conn, request, settle=True)
         accept: frozenset[int] = getattr(request, "accept_changed", frozenset())
         for version in sorted(accept - {c.version for c in plan.accepted}):
             log.warning(
@@ -101,7 +107,7 @@ class Migrator:
         from .status import compute_status
 
         with self._connect() as conn:
-            current, history = self._read(conn)
+            current, history = self._read(conn, settle=True)
             checksums = self._checksums(current, history)
         return compute_status(self.source.migrations, current, history, checksums)
 
@@ -218,10 +224,17 @@ class Migrator:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _read(self, conn: Conn) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
+    def _read(
+        self, conn: Conn, *, settle: bool = False
+    ) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
+        """The version and history; ``settle``: a dirty version is read again under the lock."""
         from . import state
 
-        return state.read_state(conn, self.migrations_table)
+        current, history = state.read_state(conn, self.migrations_table)
+        if settle and current.dirty:  # a step in progress, or a failed one: see plan()
+            with self._locked(conn):
+                current, history = state.read_state(conn, self.migrations_table)
+        return current, history
 
     def _checksums(
         self, current: VersionState, history: tuple[HistoryEntry, ...]
@@ -235,10 +248,10 @@ class Migrator:
         applied = planner.applied_versions(by_version, current, history)
         return {v: hashlib.sha256(by_version[v].up.read_bytes()).hexdigest() for v in applied}
 
-    def _plan(self, conn: Conn, request: Request) -> Plan:
+    def _plan(self, conn: Conn, request: Request, *, settle: bool = False) -> Plan:
         from . import planner
 
-        current, history = self._read(conn)
+        current, history = self._read(conn, settle=settle)
         checksums = None if current.dirty else self._checksums(current, history)
         return planner.plan(request, self.source.migrations, current, history, checksums)
 
