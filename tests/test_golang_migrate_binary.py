@@ -114,6 +114,17 @@ def test_registry_migrations_take_turns(
     with database.connect() as conn:
         assert snapshot.diff(in_turns, snapshot.take(conn)) == []
 
+    # and every file runs under golang-migrate alone, down and up (the Go server's runner)
+    all_down = gm(REGISTRY_MIGRATIONS, "down", "-all")
+    assert all_down.returncode == 0, all_down.stderr
+    assert database.tables() == {"schema_migrations", "schema_migrations_history"}
+    all_up = gm(REGISTRY_MIGRATIONS, "up")
+    assert all_up.returncode == 0, all_up.stderr
+    with database.connect() as conn:
+        assert snapshot.diff(in_turns, snapshot.take(conn)) == []
+    status = cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+
 
 def test_golang_migrate_waits_for_our_lock(
     database: TestDatabase, gm: GolangMigrate, tmp_path: Path
