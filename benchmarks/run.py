@@ -125,20 +125,24 @@ class Bench:
     def s1(self, tools: list[Tool]) -> None:
         n0 = self.args.steps[0]
         for n in self.args.steps:
-            for tool in tools:
-                times, error = [], None
-                for r in range(self.args.repeat):
+            times: dict[str, list[float]] = {t.key: [] for t in tools}
+            errors: dict[str, str] = {}
+            for r in range(self.args.repeat):  # round robin: drift (disk, CPU) hits all alike
+                for tool in tools:
+                    if tool.key in errors:
+                        continue
                     keep = n == n0 and r == self.args.repeat - 1
-                    name = f"{tool.key}_{n}" if keep else f"{tool.key}_{n}_r{r}"
-                    url = self.fresh_db(name)
+                    url = self.fresh_db(f"{tool.key}_{n}" if keep else f"{tool.key}_{n}_r{r}")
                     seconds, error = self.run_cmds(tool, tool.up(n, url, self.work))
-                    times.append(seconds)
-                    if error:
-                        break
-                    if self.count_tables(url) != n:
+                    times[tool.key].append(seconds)
+                    if not error and self.count_tables(url) != n:
                         error = f"{self.count_tables(url)} of {n} tables after the run"
-                        break
-                self.record(tool, f"S1/{n}", statistics.median(times), error)
+                    if error:
+                        errors[tool.key] = error
+            for tool in tools:
+                self.record(
+                    tool, f"S1/{n}", statistics.median(times[tool.key]), errors.get(tool.key)
+                )
                 self.progress(tool, f"S1/{n}")
 
     def s2(self, tools: list[Tool]) -> None:
@@ -178,24 +182,27 @@ class Bench:
 
     def s3(self, tools: list[Tool]) -> None:
         n0 = self.args.steps[0]
-        for tool in tools:
-            if self.failed(tool, f"S1/{n0}"):
-                continue
-            url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
-            times, error = [], None
-            for r in range(self.args.repeat):
+        runnable = [t for t in tools if not self.failed(t, f"S1/{n0}")]
+        times: dict[str, list[float]] = {t.key: [] for t in runnable}
+        errors: dict[str, str] = {}
+        for r in range(self.args.repeat):  # round robin, as in S1
+            for tool in runnable:
+                if tool.key in errors:
+                    continue
+                url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
+                error = None
                 if r:  # apply again (not timed) for the next revert
                     _, error = self.run_cmds(tool, tool.up(n0, url, self.work))
-                    if error:
-                        break
-                seconds, error = self.run_cmds(tool, tool.down_all(n0, url, self.work))
-                times.append(seconds)
-                if error:
-                    break
-                if self.count_tables(url):
+                if not error:
+                    seconds, error = self.run_cmds(tool, tool.down_all(n0, url, self.work))
+                    times[tool.key].append(seconds)
+                if not error and self.count_tables(url):
                     error = f"{self.count_tables(url)} tables left after reverting all"
-                    break
-            self.record(tool, f"S3/{n0}", statistics.median(times), error)
+                if error:
+                    errors[tool.key] = error
+        for tool in runnable:
+            seconds = statistics.median(times[tool.key]) if times[tool.key] else 0.0
+            self.record(tool, f"S3/{n0}", seconds, errors.get(tool.key))
             self.progress(tool, f"S3/{n0}")
 
     def s4(self, tools: list[Tool]) -> None:
@@ -485,9 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"PostgreSQL {version} ({'private, in a temp dir' if server else admin_url}; "
             f"{settings}); {os.cpu_count()} cores; Python {platform.python_version()}; "
-            f"S2: median of {args.s2_runs}; S1/S3: {args.repeat} run(s), median. Every command is "
-            "its own process, timed from start to exit; our package byte-compiled first, as a "
-            "wheel install does.",
+            f"S2: median of {args.s2_runs}; S1/S3: median of {args.repeat}, the tools taking "
+            "turns in each round so that drift hits them alike. Every command is its own "
+            "process, timed from start to exit; our package byte-compiled first, as a wheel "
+            "install does.",
         ]
         text = render(bench, tools, header)
     finally:

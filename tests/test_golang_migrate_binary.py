@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT, MigrateCli, TestDatabase, write_migrations
+from test_golang_migrate_state import SET
 from thv_registry.errors import ExitCode
 from thv_registry.migrations import snapshot
 from thv_registry.migrations.lock import advisory_lock, current_schema, lock_key
@@ -29,14 +30,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 REGISTRY_MIGRATIONS = REPO_ROOT / "database" / "migrations"
-SET = {
-    "000001_a.up.sql": "CREATE TABLE a (id int PRIMARY KEY);\n",
-    "000001_a.down.sql": "DROP TABLE a;\n",
-    "000002_b.up.sql": "CREATE TABLE b (id int PRIMARY KEY);\n",
-    "000002_b.down.sql": "DROP TABLE b;\n",
-    "000003_c.up.sql": "CREATE TABLE c (id int PRIMARY KEY);\n",
-    "000003_c.down.sql": "DROP TABLE c;\n",
-}
 
 GolangMigrate = Callable[..., subprocess.CompletedProcess[str]]
 
