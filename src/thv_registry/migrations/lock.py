@@ -11,6 +11,7 @@ not get within ``lock_timeout`` (the runner names them in its failure message).
 from __future__ import annotations
 
 import logging
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -88,8 +89,7 @@ class LockHolder:
         since = f", connected since {self.since:%Y-%m-%d %H:%M:%S %Z}" if self.since else ""
         running = ""
         if self.state == "active" and self.query:
-            text = " ".join(self.query.split())
-            running = f", running: {text[:100]}{'...' if len(text) > 100 else ''}"
+            running = f", running: {shown_query(self.query, 100)}"
         state = f"{self.state}{running}"
         return f"pid {self.pid} ({app}, user {self.user}, from {where}{since}, {state})"
 
@@ -220,9 +220,7 @@ class TableLockHolder:
             parts.append(self.state)
         if self.xact_seconds is not None:
             parts.append(f"its transaction open for {self.xact_seconds:.1f} s")
-        query = " ".join(self.query.split())
-        if len(query) > 200:
-            query = query[:197] + "..."
+        query = shown_query(self.query, 200)
         secs = self.query_seconds
         if self.state == "active":
             ran = f"running for {secs:.1f} s" if secs is not None else "running"
@@ -231,6 +229,16 @@ class TableLockHolder:
             ran = f" (started {secs:.1f} s ago)" if secs is not None else ""
             parts.append(f"last query{ran}: {query or '(not shown)'}")
         return ", ".join(parts)
+
+
+_PASSWORD_LITERAL = re.compile(r"(?i)\b(PASSWORD\s+)E?'(?:[^'\\]|''|\\.)*'")
+
+
+def shown_query(query: str, limit: int) -> str:
+    """Another session's query for a message: one line, at most ``limit`` characters, and the
+    literal after a PASSWORD keyword masked (CREATE/ALTER ROLE), so no password reaches a log."""
+    text = _PASSWORD_LITERAL.sub(r"\1'********'", " ".join(query.split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def table_lock_holders(
