@@ -165,6 +165,17 @@ class MigrateCli:
         )  # fmt: skip
 
 
+#: a small set: three tables, one per version, each with its down
+THREE_TABLES = {
+    "000001_a.up.sql": "CREATE TABLE a (id int);\n",
+    "000001_a.down.sql": "DROP TABLE a;\n",
+    "000002_b.up.sql": "CREATE TABLE b (id int);\n",
+    "000002_b.down.sql": "DROP TABLE b;\n",
+    "000003_c.up.sql": "CREATE TABLE c (id int);\n",
+    "000003_c.down.sql": "DROP TABLE c;\n",
+}
+
+
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from conftest import THREE_TABLES
 from thv_registry.errors import ChecksumMismatch, ExitCode, PlanRefused
 from thv_registry.migrations.model import (
     Down,
@@ -28,14 +29,7 @@ if TYPE_CHECKING:
     from conftest import TestDatabase
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-SET = {
-    "000001_a.up.sql": "CREATE TABLE a (id int);\n",
-    "000001_a.down.sql": "DROP TABLE a;\n",
-    "000002_b.up.sql": "CREATE TABLE b (id int);\n",
-    "000002_b.down.sql": "DROP TABLE b;\n",
-    "000003_c.up.sql": "CREATE TABLE c (id int);\n",
-    "000003_c.down.sql": "DROP TABLE c;\n",
-}
+SET = THREE_TABLES
 
 
 def mig(version: int) -> Migration:

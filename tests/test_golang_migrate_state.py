@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TestDatabase
+from conftest import TestDatabase, write_migrations
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, LockTimeout
 from thv_registry.migrations import Migrator, Plan, Source, Up
@@ -38,11 +38,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    root = tmp_path / "m"
-    root.mkdir()
-    for name, body in SET.items():
-        (root / name).write_text(body)
-    return root
+    return write_migrations(tmp_path / "m", SET)
 
 
 @pytest.fixture

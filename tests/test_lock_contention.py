@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import yaml
 
-from conftest import TestDatabase
+from conftest import TestDatabase, write_migrations
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, MigrationFailed
 from thv_registry.migrations import Migrator, Source, Up
@@ -46,11 +46,7 @@ def params(db: TestDatabase) -> ConnectionParams:
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    root = tmp_path / "m"
-    root.mkdir()
-    for name, body in SET.items():
-        (root / name).write_text(body)
-    return root
+    return write_migrations(tmp_path / "m", SET)
 
 
 @pytest.fixture

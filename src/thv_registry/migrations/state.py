@@ -47,28 +47,23 @@ def _ident(table: str) -> Any:
     return sql.Identifier(table)
 
 
-def _exists(conn: Conn, table: str) -> bool:
-    row = conn.execute(
-        "select to_regclass(format('%%I.%%I', current_schema(), %s::text)) is not null", (table,)
-    ).fetchone()
-    return bool(row and row[0])
-
-
 #: history columns added after the first layout, with their definitions: an older table gets them
 #: (and the current direction CHECK) from ``ensure_tables`` before anything writes to it
 _ADDED_HISTORY_COLUMNS = {"interrupted": "boolean NOT NULL DEFAULT false"}
 _DIRECTIONS = "('up', 'down', 'force', 'baseline', 'accept')"
 
 
-def _columns(conn: Conn, table: str) -> set[str]:
-    """The columns of ``table`` in the current schema; empty when it does not exist."""
-    rows = conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = "
+def _catalog(conn: Conn, table: str) -> tuple[bool, set[str]]:
+    """Whether ``schema_migrations`` (``table``) exists, and the columns of our history table
+    (empty when it does not exist), in the current schema: one round trip."""
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', current_schema(), %s::text)) IS NOT NULL, "
+        "ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = "
         "to_regclass(format('%%I.%%I', current_schema(), %s::text)) AND attnum > 0 "
-        "AND NOT attisdropped",
-        (table,),
-    ).fetchall()
-    return {str(r[0]) for r in rows}
+        "AND NOT attisdropped)",
+        (table, history_table(table)),
+    ).fetchone()
+    return bool(row and row[0]), set(row[1] if row else ())
 
 
 def tables_exist(conn: Conn, table: str) -> bool:
@@ -76,16 +71,15 @@ def tables_exist(conn: Conn, table: str) -> bool:
 
     Ours may be missing (a golang-migrate database) or older (written by an earlier release).
     """
-    return _exists(conn, table) and _ADDED_HISTORY_COLUMNS.keys() <= _columns(
-        conn, history_table(table)
-    )
+    exists, columns = _catalog(conn, table)
+    return exists and _ADDED_HISTORY_COLUMNS.keys() <= columns
 
 
 def read_version(conn: Conn, table: str) -> VersionState:
     """Read ``schema_migrations`` without creating it: no table or no row means no version."""
     from psycopg import sql
 
-    if not _exists(conn, table):
+    if not _catalog(conn, table)[0]:
         return VersionState(None, False, table_exists=False)
     return _version_state(
         conn.execute(
@@ -117,7 +111,7 @@ def ensure_tables(conn: Conn, table: str, *, current: int | None) -> None:
         ).format(_ident(table))
     )
     hist = history_table(table)
-    columns = _columns(conn, hist)
+    columns = _catalog(conn, table)[1]
     if columns:
         _upgrade_history(conn, hist, columns)
         return
@@ -228,14 +222,13 @@ def record_step(
     direction: str,
     checksum: str | None,
     resulting_version: int | None,
-    begin: bool = False,
     commit: bool = False,
 ) -> None:
     """Set the clean version and add the finished history row, in one round trip.
 
     For a step inside a transaction: ``now()`` is the transaction's start, i.e. the step's, so
     the row carries the step's real start and duration without a round trip of its own. The
-    step's BEGIN (a file without statements) and COMMIT can travel in the same query.
+    step's COMMIT can travel in the same query.
     """
     from psycopg import sql
 
@@ -244,8 +237,6 @@ def record_step(
         _set_version_sql(table, resulting_version, dirty=False),
         _finished_row_sql(table, entry, started="now()"),
     ]
-    if begin:
-        parts.insert(0, sql.SQL("BEGIN"))
     if commit:
         parts.append(sql.SQL("COMMIT"))
     conn.execute(sql.SQL("; ").join(parts))
@@ -361,14 +352,7 @@ def read_state(conn: Conn, table: str) -> tuple[VersionState, tuple[HistoryEntry
     """
     from psycopg import sql
 
-    row = conn.execute(
-        "SELECT to_regclass(format('%%I.%%I', current_schema(), %s::text)) IS NOT NULL, "
-        "ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = "
-        "to_regclass(format('%%I.%%I', current_schema(), %s::text)) AND attnum > 0 "
-        "AND NOT attisdropped)",
-        (table, history_table(table)),
-    ).fetchone()
-    has_version_table, columns = bool(row and row[0]), set(row[1] if row else ())
+    has_version_table, columns = _catalog(conn, table)
     queries = []
     if has_version_table:
         queries.append(sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table)))

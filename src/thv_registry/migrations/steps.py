@@ -125,11 +125,11 @@ class _StepRun:
     def _what(self) -> str:
         return f"migration {self.step.migration.label} ({self.step.direction.value})"
 
-    def _statements(self, *, retry_locks: bool = False, prefix: str = "") -> bool:
+    def _statements(self, *, retry_locks: bool = False, prefix: str = "") -> None:
         """Run the file's statements; lock_timeout errors propagate raw when the caller retries.
 
         ``prefix`` (``BEGIN;``) is sent in the same query as the first statement, saving a round
-        trip; the result says whether it was sent (a file may have no statements).
+        trip.
         """
         import psycopg
 
@@ -145,7 +145,6 @@ class _StepRun:
             except psycopg.Error as exc:
                 raise self._failure(exc, statement, len(prefix)) from exc
             prefix = ""
-        return not prefix
 
     def _failure(
         self, exc: Any, statement: sqlfile.Statement, shift: int = 0
@@ -258,16 +257,15 @@ class _TransactionalStep(_StepRun):
         self.blocked_at, self.phase = None, "running"
         begin = "BEGIN;\n"
         try:
-            if not self.session.tables_ready:
+            # BEGIN alone when the state tables must be checked first, or nothing can carry it
+            if not self.session.tables_ready or not self.item.sql.statements:
                 self.conn.execute("BEGIN")
                 begin = ""
-                self._ensure_tables()
-            if self._statements(retry_locks=True, prefix=begin):
-                begin = ""
+                if not self.session.tables_ready:
+                    self._ensure_tables()
+            self._statements(retry_locks=True, prefix=begin)
             self.phase = "committing"  # from here a lost connection may have committed
-            state.record_step(
-                self.conn, self.table, **self._history_args(), begin=bool(begin), commit=True
-            )
+            state.record_step(self.conn, self.table, **self._history_args(), commit=True)
         except BaseException:
             self._roll_back()
             raise
