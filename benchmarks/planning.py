@@ -46,7 +46,7 @@ def write_files(root: Path, n: int) -> dict[int, str]:
 
 
 def _history(sums: dict[int, str]) -> tuple[object, ...]:
-    from thv_registry.migrations.model import HistoryEntry
+    from thv_registry.migrations.engine.model import HistoryEntry
 
     now = datetime.now(UTC)
     rows = [HistoryEntry(0, "", "baseline", None, None, now, now)]
@@ -57,10 +57,10 @@ def _history(sums: dict[int, str]) -> tuple[object, ...]:
 def _plan_once(root: Path, history: tuple[object, ...], n: int) -> tuple[object, object]:
     """What ``migrate up`` does before it touches the database for the steps."""
     from thv_registry.config import ConnectionParams
-    from thv_registry.migrations import planner
-    from thv_registry.migrations.migrator import Migrator
-    from thv_registry.migrations.model import Up, VersionState
-    from thv_registry.migrations.source import Source
+    from thv_registry.migrations.engine import planner
+    from thv_registry.migrations.engine.migrator import Migrator
+    from thv_registry.migrations.engine.model import Up, VersionState
+    from thv_registry.migrations.engine.source import Source
 
     source = Source.from_directory(root)
     current = VersionState(n, False)

@@ -43,8 +43,8 @@ from psycopg import sql
 
 from thv_registry.config import ConnectionParams
 from thv_registry.migrations import Migrator, Source, Up
-from thv_registry.migrations import snapshot as snap
-from thv_registry.migrations.migrator import APPLICATION_NAME
+from thv_registry.migrations.engine.migrator import APPLICATION_NAME
+from thv_registry.migrations.tools import snapshot as snap
 
 SLEEP_S = 0.3
 MIGRATIONS = {
@@ -348,7 +348,7 @@ def _server_params(config: Path | None) -> ConnectionParams:
         from thv_registry.config import load_config
 
         return load_config(config).migration_params()
-    from thv_registry.embedded import start_embedded
+    from thv_registry.db.embedded import start_embedded
 
     server = start_embedded()
     return ConnectionParams(server.host, server.port, server.user, "postgres", "disable")

@@ -91,7 +91,7 @@ def _external_server(url: str) -> ServerInfo:
 
 
 def _embedded_server() -> ServerInfo:
-    from thv_registry.embedded import start_embedded
+    from thv_registry.db.embedded import start_embedded
 
     TEST_STATE_DIR.mkdir(exist_ok=True)
     server = start_embedded(TEST_STATE_DIR / "pgdata")

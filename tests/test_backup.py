@@ -19,7 +19,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from thv_registry.backup import (
+from thv_registry.config import ConnectionParams
+from thv_registry.errors import BackupFailed, BackupUnavailable, ConnectionFailed, ExitCode
+from thv_registry.migrations.engine.model import (
+    Direction,
+    Down,
+    Migration,
+    MigrationFile,
+    Plan,
+    Step,
+    VersionState,
+)
+from thv_registry.migrations.tools.backup import (
     BACKUP_DIR_ENV,
     PG_DUMP_ENV,
     Backup,
@@ -30,17 +41,6 @@ from thv_registry.backup import (
     pg_dump_command,
     restore_command,
     take_backup,
-)
-from thv_registry.config import ConnectionParams
-from thv_registry.errors import BackupFailed, BackupUnavailable, ConnectionFailed, ExitCode
-from thv_registry.migrations.model import (
-    Direction,
-    Down,
-    Migration,
-    MigrationFile,
-    Plan,
-    Step,
-    VersionState,
 )
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import THREE_TABLES
 from thv_registry.errors import ChecksumMismatch, ExitCode, PlanRefused
-from thv_registry.migrations.model import (
+from thv_registry.migrations.engine.model import (
     Down,
     Goto,
     HistoryEntry,
@@ -20,7 +20,7 @@ from thv_registry.migrations.model import (
     Up,
     VersionState,
 )
-from thv_registry.migrations.planner import plan
+from thv_registry.migrations.engine.planner import plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable

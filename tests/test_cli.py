@@ -115,7 +115,7 @@ def test_help_works_without_a_database(cli: Cli, args: list[str]) -> None:
 
 
 def test_up_applies_the_embedded_set(cli: Cli, config_file: Path, database: TestDatabase) -> None:
-    from thv_registry.migrations.source import load_source
+    from thv_registry.migrations.engine.source import load_source
 
     migrations = load_source(None).migrations
     if not migrations:
@@ -382,7 +382,7 @@ def test_no_config_uses_the_embedded_server(
     from psycopg import sql
 
     from conftest import TEST_STATE_DIR
-    from thv_registry.embedded import DEFAULT_DATABASE
+    from thv_registry.db.embedded import DEFAULT_DATABASE
 
     env = {"THV_REGISTRY_EMBEDDED_DIR": str(TEST_STATE_DIR / "pgdata")}  # the running test server
     no_db_block = tmp_path / "other.yaml"

@@ -17,7 +17,7 @@ from thv_registry.config import (
     load_config,
 )
 from thv_registry.errors import ConfigError, ExitCode
-from thv_registry.migrations import migrator
+from thv_registry.migrations.engine import migrator
 
 SECRET = "Sup3r-Secret-pw"
 

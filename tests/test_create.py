@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from thv_registry.errors import ExitCode, SourceError, UsageError
-from thv_registry.migrations import create as create_module
-from thv_registry.migrations.create import create_migration, next_version, validate_name
-from thv_registry.migrations.lint import lint
+from thv_registry.migrations.tools import create as create_module
+from thv_registry.migrations.tools.create import create_migration, next_version, validate_name
+from thv_registry.migrations.tools.lint import lint
 
 
 def run_cli(*args: str | Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

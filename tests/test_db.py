@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 
 from thv_registry.config import ConnectionParams
-from thv_registry.db import connect, one_line
+from thv_registry.db.connect import connect, one_line
 from thv_registry.errors import ConnectionFailed, ExitCode
 
 if TYPE_CHECKING:

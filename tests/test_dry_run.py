@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from thv_registry.errors import ExitCode
-from thv_registry.migrations.explain import first_line
+from thv_registry.migrations.tools.explain import first_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,7 +19,7 @@ from thv_registry.errors import (
     StateChanged,
 )
 from thv_registry.migrations import Down, Migrator, Source, Up, VersionState
-from thv_registry.migrations.lock import lock_key
+from thv_registry.migrations.engine.lock import lock_key
 
 
 def params(db: TestDatabase, user: str | None = None) -> ConnectionParams:

@@ -22,7 +22,7 @@ import pytest
 from conftest import REPO_ROOT, TestDatabase
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode
-from thv_registry.migrations.migrator import APPLICATION_NAME
+from thv_registry.migrations.engine.migrator import APPLICATION_NAME
 
 
 def _load_script() -> ModuleType:
@@ -149,7 +149,7 @@ def test_killed_migrator_statement_is_cancelled_not_left_running(
 
 
 def test_connection_lost_while_waiting_for_the_lock(harness: Any, database: TestDatabase) -> None:
-    from thv_registry.migrations.lock import lock_key
+    from thv_registry.migrations.engine.lock import lock_key
 
     harness.reset()
     with database.connect() as holder:

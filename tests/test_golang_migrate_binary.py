@@ -21,8 +21,8 @@ import pytest
 from conftest import REPO_ROOT, MigrateCli, TestDatabase, write_migrations
 from test_golang_migrate_state import SET
 from thv_registry.errors import ExitCode
-from thv_registry.migrations import snapshot
-from thv_registry.migrations.lock import advisory_lock, current_schema, lock_key
+from thv_registry.migrations.engine.lock import advisory_lock, current_schema, lock_key
+from thv_registry.migrations.tools import snapshot
 
 GOLANG_MIGRATE = os.environ.get("THV_GOLANG_MIGRATE", "")
 pytestmark = pytest.mark.skipif(

@@ -19,7 +19,7 @@ from conftest import TestDatabase, write_migrations
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, LockTimeout
 from thv_registry.migrations import Migrator, Plan, Source, Up
-from thv_registry.migrations.lock import advisory_lock_id, lock_key
+from thv_registry.migrations.engine.lock import advisory_lock_id, lock_key
 
 SET = {
     "000001_a.up.sql": "CREATE TABLE a (id int PRIMARY KEY);\n",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from thv_registry.errors import ExitCode, SourceError
-from thv_registry.migrations import lint as lint_module
-from thv_registry.migrations.lint import Finding, lint
+from thv_registry.migrations.tools import lint as lint_module
+from thv_registry.migrations.tools.lint import Finding, lint
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[1] / "database" / "migrations"
 

@@ -24,7 +24,7 @@ from conftest import TestDatabase, write_migrations
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, MigrationFailed
 from thv_registry.migrations import Migrator, Source, Up
-from thv_registry.migrations.lock import lock_key
+from thv_registry.migrations.engine.lock import lock_key
 
 LOCK_TIMEOUT_MS = 200
 MARGIN_S = 0.3  #: generous: the bound is lock_timeout, the margin absorbs a loaded 2-core box

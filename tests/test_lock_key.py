@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thv_registry.migrations.lock import (
+from thv_registry.migrations.engine.lock import (
     LockHolder,
     TableLockHolder,
     advisory_lock_id,

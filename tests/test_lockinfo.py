@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from thv_registry.migrations import sqlfile
-from thv_registry.migrations.lockinfo import (
+from thv_registry.migrations.engine import sqlfile
+from thv_registry.migrations.engine.lockinfo import (
     LOCK_MODES,
     StatementLocks,
     TableLock,

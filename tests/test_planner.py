@@ -15,7 +15,7 @@ from thv_registry.errors import (
     OutOfOrder,
     PlanRefused,
 )
-from thv_registry.migrations.model import (
+from thv_registry.migrations.engine.model import (
     Direction,
     Down,
     Goto,
@@ -25,7 +25,7 @@ from thv_registry.migrations.model import (
     Up,
     VersionState,
 )
-from thv_registry.migrations.planner import applied_versions, plan
+from thv_registry.migrations.engine.planner import applied_versions, plan
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -28,8 +28,8 @@ import yaml
 from psycopg import sql
 
 from thv_registry.config import ConnectionParams
+from thv_registry.db.prime import APP_ROLE, plan, prime
 from thv_registry.errors import ExitCode, PermissionDenied, UsageError
-from thv_registry.prime_db import APP_ROLE, plan, prime
 
 MIGRATOR_PASSWORD = "m1gr@tor-pw"
 NASTY_PASSWORD = "p'; DROP ROLE postgres; --\\ \"ü:ñ€ ﬁ"  # quotes, ;, backslash, :, unicode

@@ -20,8 +20,9 @@ from conftest import TestDatabase, unindexed_foreign_keys
 from test_init_migration import insert_sample
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import MigrationFailed
-from thv_registry.migrations import Down, Migrator, Source, Up, sqlfile
-from thv_registry.migrations.snapshot import Snapshot, diff, take
+from thv_registry.migrations import Down, Migrator, Source, Up
+from thv_registry.migrations.engine import sqlfile
+from thv_registry.migrations.tools.snapshot import Snapshot, diff, take
 
 Conn = psycopg.Connection[Any]
 

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from conftest import TestDatabase
-from thv_registry.migrations.snapshot import Snapshot, diff, take
+from thv_registry.migrations.tools.snapshot import Snapshot, diff, take
 
 BASE = """
 CREATE TYPE source_type AS ENUM ('git', 'api');

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from thv_registry.errors import SourceError
-from thv_registry.migrations.sqlfile import SqlFile, decode, parse
+from thv_registry.migrations.engine.sqlfile import SqlFile, decode, parse
 
 if TYPE_CHECKING:
     from conftest import TestDatabase
@@ -342,6 +342,6 @@ def test_location_without_position_is_the_statement_start() -> None:
 
 
 def test_importing_sqlfile_does_not_import_pglast() -> None:
-    code = "import sys, thv_registry.migrations.sqlfile; print('pglast' in sys.modules)"
+    code = "import sys, thv_registry.migrations.engine.sqlfile; print('pglast' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

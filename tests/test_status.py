@@ -11,8 +11,13 @@ import pytest
 
 from conftest import THREE_TABLES
 from thv_registry.errors import ExitCode
-from thv_registry.migrations.model import HistoryEntry, Migration, MigrationFile, VersionState
-from thv_registry.migrations.status import MigrationState, Outlook, compute_status
+from thv_registry.migrations.engine.model import (
+    HistoryEntry,
+    Migration,
+    MigrationFile,
+    VersionState,
+)
+from thv_registry.migrations.tools.status import MigrationState, Outlook, compute_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -17,10 +17,10 @@ import pytest
 
 from test_prime_db import MIGRATOR_PASSWORD, Cluster, Scene, cli, new_scene, start_cluster
 from thv_registry.config import load_config
-from thv_registry.db import connect
+from thv_registry.db.connect import connect
+from thv_registry.db.prime import APP_ROLE, prime
 from thv_registry.errors import ConnectionFailed
 from thv_registry.migrations import Down, Migrator, Source, Up
-from thv_registry.prime_db import APP_ROLE, prime
 
 APP_PASSWORD = "äpp:pw\\with;'quotes"  # ':' and '\' must be escaped in pgpass
 LATEST = Source.embedded().migrations[-1].version

@@ -15,8 +15,8 @@ from psycopg import sql
 from conftest import ServerInfo, TestDatabase
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import PermissionDenied
-from thv_registry.migrations.source import Source, load_source
-from thv_registry.migrations.verify import VerifyReport, new_scratch_name, verify
+from thv_registry.migrations.engine.source import Source, load_source
+from thv_registry.migrations.tools.verify import VerifyReport, new_scratch_name, verify
 
 INIT_UP = """
 CREATE TYPE source_type AS ENUM ('git', 'api');

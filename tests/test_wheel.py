@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, TestDatabase
-from thv_registry.migrations.source import load_source
+from thv_registry.migrations.engine.source import load_source
 
 
 @pytest.fixture(scope="module")

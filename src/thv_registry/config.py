@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import ConfigError
+from thv_registry.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .config_models import DatabaseSettings, MigrationSettings, Settings
+    from thv_registry.config_models import DatabaseSettings, MigrationSettings, Settings
 
 __all__ = ["ConnectionParams", "DatabaseSettings", "MigrationSettings", "Settings", "load_config"]
 __all__ += ["SSL_MODES", "PASSWORD_ENV", "MIGRATION_PASSWORD_ENV", "valid_host"]
@@ -90,7 +90,7 @@ _MODELS = frozenset({"DatabaseSettings", "MigrationSettings", "Settings"})
 def __getattr__(name: str) -> Any:
     """The pydantic models, imported on first use (PEP 562)."""
     if name in _MODELS:
-        from . import config_models
+        from thv_registry import config_models
 
         return getattr(config_models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -142,7 +142,7 @@ _Blocks = dict[str, tuple[str, yaml.Node, yaml.Node]]
 
 def load_config(path: Path) -> Settings:
     """Read, validate and return the configuration in ``path``; apply the env overrides."""
-    from .config_models import DatabaseSettings, MigrationSettings, Settings
+    from thv_registry.config_models import DatabaseSettings, MigrationSettings, Settings
 
     path = Path(path).expanduser()
     data, blocks, problems = _structure(path)

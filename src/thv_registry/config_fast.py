@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .config import (
+from thv_registry.config import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_LOCK_WAIT_S,
@@ -32,7 +32,7 @@ from .config import (
 )
 
 if TYPE_CHECKING:
-    from .config_models import Settings
+    from thv_registry.config_models import Settings
 
 __all__ = ["ConfigValues", "DatabaseValues", "MigrationValues", "load_config_values", "FIELD_KEYS"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from .config import (
+from thv_registry.config import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_LOCK_WAIT_S,

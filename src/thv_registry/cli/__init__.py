@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 
-from ..errors import ExitCode, ThvError
-from .context import AppContext, global_options
-from .migrate import migrate
-from .output import one_paragraph, report_failure
+from thv_registry.cli.context import AppContext, global_options
+from thv_registry.cli.migrate import migrate
+from thv_registry.cli.output import one_paragraph, report_failure
+from thv_registry.errors import ExitCode, ThvError
 
 __all__ = ["cli", "main", "RootGroup"]
 
@@ -86,7 +86,7 @@ def cli(ctx: click.Context) -> None:
 @cli.command("version", short_help="Print the version.")
 def version_command() -> None:
     """Print the version of thv-registry-api."""
-    from .. import __version__
+    from thv_registry import __version__
 
     click.echo(f"{PROG_NAME} {__version__}")
 

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import ExitCode
-from .context import (
+from thv_registry.cli.context import (
     AppContext,
     global_options,
     migrations_dir_option,
@@ -18,9 +17,10 @@ from .context import (
     pass_app,
     wants_json,
 )
+from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
-    from ..migrations.lint import LintReport
+    from thv_registry.migrations.tools.lint import LintReport
 
 __all__ = ["lint_command", "create_command"]
 
@@ -54,7 +54,7 @@ def lint_command(
     Exit code: 0 without errors (warnings and notes do not fail, unless --strict); 4 when
     there are errors, or warnings with --strict.
     """
-    from ..migrations.lint import lint
+    from thv_registry.migrations.tools.lint import lint
 
     report = lint(app.migrations_dir, pg_version=pg_version, squawk=not no_squawk)
     if wants_json(app, output):
@@ -122,7 +122,7 @@ def create_command(app: AppContext, name: str, directory: Path | None, output: s
     NAME is lowercase letters, digits and underscores, starting with a letter (at most 60
     characters), e.g. add_claims. Existing files are never overwritten.
     """
-    from ..migrations.create import create_migration
+    from thv_registry.migrations.tools.create import create_migration
 
     target = directory or app.migrations_dir or DEFAULT_DIR
     created = create_migration(target, name)

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .output import Output, configure_logging
+from thv_registry.cli.output import Output, configure_logging
 
 if TYPE_CHECKING:
-    from ..config import ConnectionParams
-    from ..config_fast import ConfigValues
-    from ..migrations.migrator import Migrator
-    from ..migrations.source import Source
+    from thv_registry.config import ConnectionParams
+    from thv_registry.config_fast import ConfigValues
+    from thv_registry.migrations.engine.migrator import Migrator
+    from thv_registry.migrations.engine.source import Source
 
 __all__ = [
     "AppContext",
@@ -70,7 +70,9 @@ class AppContext:
         """The validated config file, or None when no ``--config`` was given."""
         if not self._settings_loaded:
             if self.config_path is not None:
-                from ..config_fast import load_config_values  # pydantic only if the file needs it
+                from thv_registry.config_fast import (
+                    load_config_values,  # pydantic only if the file needs it
+                )
 
                 self._settings = load_config_values(self.config_path)
             self._settings_loaded = True
@@ -80,8 +82,8 @@ class AppContext:
     def migrator(self) -> Migrator:
         """A ``Migrator`` for the configured (or embedded) database and the chosen migration set."""
         if self._migrator is None:
-            from ..migrations import migrator as m
-            from ..migrations.source import load_source
+            from thv_registry.migrations.engine import migrator as m
+            from thv_registry.migrations.engine.source import load_source
 
             settings = self.settings  # config errors first: they need no files and no server
             source = load_source(self.migrations_dir)
@@ -108,8 +110,8 @@ class AppContext:
 
     def _embedded_params(self) -> ConnectionParams:
         """Start (or reuse) the embedded PostgreSQL and say so: deployments pass --config."""
-        from ..config import ConnectionParams
-        from ..embedded import DEFAULT_DATABASE, start_embedded
+        from thv_registry.config import ConnectionParams
+        from thv_registry.db.embedded import DEFAULT_DATABASE, start_embedded
 
         server = start_embedded(database=DEFAULT_DATABASE)
         if self.config_path is None:

@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..migrations.model import Direction, Down, Goto, Plan, Request, Up
-from .context import (
+from thv_registry.cli.context import (
     AppContext,
     config_option,
     global_options,
@@ -21,13 +20,14 @@ from .context import (
     pass_app,
     yes_option,
 )
-from .migrate_state import (
+from thv_registry.cli.migrate_state import (
     NEGATIVE_ARGUMENT,
     force_command,
     output_for,
     status_command,
     version_command,
 )
+from thv_registry.migrations.engine.model import Direction, Down, Goto, Plan, Request, Up
 
 __all__ = ["migrate"]
 
@@ -200,7 +200,9 @@ def _migrate(
         out.nothing_to_do(plan)
         return
     if dry_run or not yes:
-        details = migrator.explain(plan)  # parses every file: a broken one fails before asking
+        from thv_registry.migrations.tools.explain import explain
+
+        details = explain(plan)  # parses every file: a broken one fails before asking
         out.plan(plan, target=migrator.params.describe(), details=details, dry_run=dry_run)
         if dry_run:
             return
@@ -213,7 +215,7 @@ def _migrate(
     def backup_first(final: Plan) -> None:
         """Under the migration lock, right before a revert runs: nobody can change it between."""
         if final.direction is Direction.DOWN and not no_backup:
-            from ..backup import backup_label, take_backup
+            from thv_registry.migrations.tools.backup import backup_label, take_backup
 
             out.backup(take_backup(migrator.params, label=backup_label(final)))
 

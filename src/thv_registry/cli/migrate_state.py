@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..errors import ExitCode
-from .context import (
+from thv_registry.cli.context import (
     AppContext,
     config_option,
     global_options,
@@ -23,10 +22,11 @@ from .context import (
     wants_json,
     yes_option,
 )
-from .output import Output
+from thv_registry.cli.output import Output
+from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
-    from ..migrations.source import Source
+    from thv_registry.migrations.engine.source import Source
 
 __all__ = ["status_command", "version_command", "force_command", "output_for"]
 
@@ -69,7 +69,9 @@ def status_command(app: AppContext, output: str | None) -> None:
     refuse (a changed or out-of-order file, a version missing from the source), 9 when dirty.
     """
     migrator = app.migrator
-    status = migrator.status()
+    from thv_registry.migrations.tools.status import read_status
+
+    status = read_status(migrator)
     output_for(app, output, migrator.source).status(status, target=migrator.params.describe())
     code = STATUS_EXIT[status.outlook.value]
     if code:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import Cancelled
-from ..migrations.model import (
+from thv_registry.cli import render
+from thv_registry.errors import Cancelled
+from thv_registry.migrations.engine.model import (
     DatabaseView,
     Direction,
     Down,
@@ -27,12 +28,11 @@ from ..migrations.model import (
     StepEvent,
     VersionState,
 )
-from . import render
 
 if TYPE_CHECKING:
-    from ..backup import Backup
-    from ..migrations.explain import StepInfo
-    from ..migrations.status import Status
+    from thv_registry.migrations.tools.backup import Backup
+    from thv_registry.migrations.tools.explain import StepInfo
+    from thv_registry.migrations.tools.status import Status
 
 __all__ = ["Output", "configure_logging", "report_failure", "one_paragraph"]
 
@@ -173,7 +173,7 @@ class Output:
                 restore_command=backup.restore_command,
             )
             return
-        from ..backup import backup_notice
+        from thv_registry.migrations.tools.backup import backup_notice
 
         click.echo(backup_notice(backup))
 

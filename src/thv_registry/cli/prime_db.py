@@ -1,6 +1,6 @@
 """``prime-db``: create the application's role and user and grant them the schema (thin wrapper).
 
-The library (:mod:`thv_registry.prime_db`) plans and runs; this reads the password (one line on
+The library (:mod:`thv_registry.db.prime`) plans and runs; this reads the password (one line on
 standard input, or a prompt without echo on a terminal) only when one is needed, and shows the
 plan (``--dry-run``, password masked) or the outcome.
 """
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import UsageError
-from .context import AppContext, config_option, global_options, pass_app
+from thv_registry.cli.context import AppContext, config_option, global_options, pass_app
+from thv_registry.errors import UsageError
 
 if TYPE_CHECKING:
-    from ..prime_db import PrimePlan, PrimeResult
+    from thv_registry.db.prime import PrimePlan, PrimeResult
 
 __all__ = ["prime_db_command", "read_password"]
 
@@ -41,7 +41,7 @@ def prime_db_command(
     for without echo. Running it again changes nothing; an existing user's password changes only
     with --update-password.
     """
-    from .. import prime_db
+    from thv_registry.db import prime as prime_db
 
     settings = app.settings
     if settings is None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..migrations.model import (
+from thv_registry.migrations.engine.model import (
     ChangedFile,
     DatabaseView,
     HistoryEntry,
@@ -21,8 +21,8 @@ from ..migrations.model import (
 )
 
 if TYPE_CHECKING:
-    from ..migrations.explain import StatementInfo, StepInfo
-    from ..migrations.status import Status, StatusRow
+    from thv_registry.migrations.tools.explain import StatementInfo, StepInfo
+    from thv_registry.migrations.tools.status import Status, StatusRow
 
 __all__ = [
     "version_text",
@@ -83,7 +83,7 @@ def plan_lines(
     plan: Plan, details: Sequence[StepInfo], *, target: str, names: Mapping[int, str]
 ) -> list[str]:
     """The plan as shown before a confirmation and by --dry-run."""
-    from ..migrations.model import Direction
+    from thv_registry.migrations.engine.model import Direction
 
     verb = "revert" if plan.direction is Direction.DOWN else "apply"
     lines = [

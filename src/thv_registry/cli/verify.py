@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import ExitCode
-from .context import (
+from thv_registry.cli.context import (
     AppContext,
     config_option,
     global_options,
@@ -17,9 +16,10 @@ from .context import (
     pass_app,
     wants_json,
 )
+from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
-    from ..migrations.verify import MigrationReport, VerifyReport
+    from thv_registry.migrations.tools.verify import MigrationReport, VerifyReport
 
 __all__ = ["verify_command"]
 
@@ -42,7 +42,7 @@ def verify_command(app: AppContext, no_data: bool, output: str | None) -> None:
     caught (--no-data skips that). Exit 0 when every migration passes; exit 11 when any migration
     has a finding (a down that does not restore the schema, a step that fails, a missing down).
     """
-    from ..migrations.verify import new_scratch_name, verify
+    from thv_registry.migrations.tools.verify import new_scratch_name, verify
 
     migrator = app.migrator
     params, source = migrator.params, migrator.source

@@ -11,8 +11,8 @@ result = migrator.apply(Up(), confirmed=plan)
 
 from __future__ import annotations
 
-from .migrator import Migrator
-from .model import (
+from thv_registry.migrations.engine.migrator import Migrator
+from thv_registry.migrations.engine.model import (
     Direction,
     Down,
     Goto,
@@ -26,7 +26,7 @@ from .model import (
     Up,
     VersionState,
 )
-from .source import Source, load_source
+from thv_registry.migrations.engine.source import Source, load_source
 
 __all__ = [
     "Migrator",

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConnectionFailed
+from thv_registry.errors import ConnectionFailed
 
 __all__ = ["EmbeddedServer", "default_data_dir", "start_embedded", "DEFAULT_DATABASE"]
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .snapshot import STATE_TABLES
+from thv_registry.migrations.tools.snapshot import STATE_TABLES
 
 if TYPE_CHECKING:
     import psycopg

@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import PermissionDenied, ThvError, UsageError
+from thv_registry.errors import PermissionDenied, ThvError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-    from .config import ConnectionParams
+    from thv_registry.config import ConnectionParams
 
 __all__ = ["APP_ROLE", "MASK", "PrimeStatement", "PrimePlan", "PrimeResult", "plan", "prime"]
 
@@ -365,6 +365,6 @@ def _collect(warnings: list[str], diag: Any) -> None:
 
 
 def _connect(params: ConnectionParams) -> psycopg.Connection[tuple[Any, ...]]:
-    from .db import connect
+    from thv_registry.db.connect import connect
 
     return connect(params, application_name=APPLICATION_NAME)

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .errors import BackupFailed, BackupUnavailable
+from thv_registry.errors import BackupFailed, BackupUnavailable
 
 if TYPE_CHECKING:
-    from .config import ConnectionParams
-    from .migrations.model import Plan
+    from thv_registry.config import ConnectionParams
+    from thv_registry.migrations.engine.model import Plan
 
 __all__ = [
     "Backup",
@@ -277,7 +277,7 @@ def restore_command(pg_restore: Path, params: ConnectionParams, path: Path) -> s
 
 
 def _server_major(params: ConnectionParams) -> int:
-    from .db import connect
+    from thv_registry.db.connect import connect
 
     with connect(params, application_name=APPLICATION_NAME) as conn:
         return int(conn.info.server_version) // 10000  # server_version_num: 160002 -> 16
@@ -310,7 +310,7 @@ def _new_file(directory: Path, dbname: str, label: str) -> Path:
 
 def _one_line(stderr: str) -> str:
     """pg_dump's messages on one line, without their ``pg_dump: `` prefixes."""
-    from .db import one_line
+    from thv_registry.db.connect import one_line
 
     return one_line(re.sub(r"(?m)^pg_dump: ", "", stderr))
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pglast import ast
 
-    from .sqlfile import Statement
+    from thv_registry.migrations.engine.sqlfile import Statement
 
 __all__ = ["LOCK_MODES", "TableLock", "StatementLocks", "analyze", "analyze_sql"]
 

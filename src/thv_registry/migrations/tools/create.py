@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SourceError, UsageError
-from .source import FILE_NAME_PATTERN, MAX_VERSION
+from thv_registry.errors import SourceError, UsageError
+from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, MAX_VERSION
 
 __all__ = ["CreatedMigration", "create_migration", "next_version", "validate_name", "NAME_RULE"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Plan, Step
+from thv_registry.migrations.engine.model import Plan, Step
 
 __all__ = ["LockInfo", "StatementInfo", "StepInfo", "explain", "first_line"]
 
@@ -41,7 +41,7 @@ class StepInfo:
 
 def explain(plan: Plan) -> tuple[StepInfo, ...]:
     """Describe each step of ``plan``; raises ``SourceError`` for a file that does not parse."""
-    from . import runner
+    from thv_registry.migrations.engine import runner
 
     infos = []
     for step in plan.steps:
@@ -64,7 +64,7 @@ def first_line(text: str, limit: int = FIRST_LINE_MAX) -> str:
 
 
 def _statement(statement: object) -> StatementInfo:
-    from . import lockinfo, sqlfile
+    from thv_registry.migrations.engine import lockinfo, sqlfile
 
     assert isinstance(statement, sqlfile.Statement)
     analysis = lockinfo.analyze(statement)

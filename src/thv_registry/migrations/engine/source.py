@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import SourceError
-from .model import Migration, MigrationFile, Readable
+from thv_registry.errors import SourceError
+from thv_registry.migrations.engine.model import Migration, MigrationFile, Readable
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # importing it costs ~4 ms at start-up
@@ -48,7 +48,7 @@ class Source:
 
     @classmethod
     def embedded(cls) -> Source:
-        from ..database import embedded_migrations
+        from thv_registry.database import embedded_migrations
 
         root = embedded_migrations()
         return cls._scan(root, f"the embedded migrations ({root})")

@@ -17,9 +17,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import state
-from .model import Plan, RunResult, Step, StepEvent, VersionState
-from .steps import PreparedStep, StepSession, prepare, run_step, server_message
+from thv_registry.migrations.engine import state
+from thv_registry.migrations.engine.model import Plan, RunResult, Step, StepEvent, VersionState
+from thv_registry.migrations.engine.steps import (
+    PreparedStep,
+    StepSession,
+    prepare,
+    run_step,
+    server_message,
+)
 
 if TYPE_CHECKING:
     import psycopg

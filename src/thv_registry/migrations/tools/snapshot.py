@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import catalog_sql as catalog
+from thv_registry.migrations.tools import catalog_sql as catalog
 
 if TYPE_CHECKING:
     import psycopg

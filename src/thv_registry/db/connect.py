@@ -14,12 +14,12 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConnectionFailed
+from thv_registry.errors import ConnectionFailed
 
 if TYPE_CHECKING:
     import psycopg
 
-    from .config import ConnectionParams
+    from thv_registry.config import ConnectionParams
 
 __all__ = ["connect", "one_line"]
 

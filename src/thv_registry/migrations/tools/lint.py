@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import SourceError
-from . import sqlfile
-from .model import MigrationFile
-from .source import FILE_NAME_PATTERN, Source
+from thv_registry.errors import SourceError
+from thv_registry.migrations.engine import sqlfile
+from thv_registry.migrations.engine.model import MigrationFile
+from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, Source
 
 __all__ = ["Finding", "LintReport", "lint", "find_squawk", "SQUAWK_DOCS"]
 

@@ -21,16 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import MigrationFailed, PermissionDenied, ThvError
-from .model import Down, Goto, Migration
-from .snapshot import Difference, Snapshot
+from thv_registry.errors import MigrationFailed, PermissionDenied, ThvError
+from thv_registry.migrations.engine.model import Down, Goto, Migration
+from thv_registry.migrations.tools.snapshot import Difference, Snapshot
 
 if TYPE_CHECKING:
     import psycopg
 
-    from ..config import ConnectionParams
-    from .migrator import Migrator
-    from .source import Source
+    from thv_registry.config import ConnectionParams
+    from thv_registry.migrations.engine.migrator import Migrator
+    from thv_registry.migrations.engine.source import Source
 
 __all__ = ["Finding", "MigrationReport", "VerifyReport", "verify", "new_scratch_name"]
 
@@ -179,7 +179,7 @@ def _report(migration: Migration, out: _Outcome) -> MigrationReport:
 
 
 def _diff(expected: Snapshot, actual: Snapshot) -> list[Difference]:
-    from .snapshot import diff
+    from thv_registry.migrations.tools.snapshot import diff
 
     return diff(expected, actual)
 
@@ -296,7 +296,7 @@ class _Scratch:
     def fill(self, out: _Outcome, *, first: bool) -> None:
         if not self.with_data:
             return
-        from .sampledata import fill
+        from thv_registry.migrations.tools.sampledata import fill
 
         result = fill(self._conn())
         if first:
@@ -305,7 +305,7 @@ class _Scratch:
                 out.notes.append(f"no generated rows in table {table}: {reason}")
 
     def snapshot(self) -> Snapshot:
-        from .snapshot import take
+        from thv_registry.migrations.tools.snapshot import take
 
         conn = self._conn()
         row = conn.execute("SELECT current_schema()").fetchone()
@@ -314,19 +314,19 @@ class _Scratch:
     # -- internals --------------------------------------------------------------------------------
 
     def _migrator(self) -> Migrator:
-        from .migrator import Migrator
+        from thv_registry.migrations.engine.migrator import Migrator
 
         return Migrator(
             self.params, self.source, lock_wait_s=5.0, application_name=APPLICATION_NAME
         )
 
     def _admin(self) -> psycopg.Connection[Any]:
-        from ..db import connect
+        from thv_registry.db.connect import connect
 
         return connect(self.admin, application_name=APPLICATION_NAME)
 
     def _connect(self) -> None:
-        from ..db import connect
+        from thv_registry.db.connect import connect
 
         self.conn = connect(self.params, application_name=APPLICATION_NAME)
 
@@ -337,7 +337,7 @@ class _Scratch:
         return self.conn
 
     def _tables(self) -> list[str]:
-        from .snapshot import STATE_TABLES
+        from thv_registry.migrations.tools.snapshot import STATE_TABLES
 
         rows = (
             self._conn()
@@ -376,7 +376,7 @@ class _Scratch:
 def _message(exc: ThvError) -> str:
     """Where and why a step failed, without the engine's recovery advice (the scratch database
     is thrown away)."""
-    from .runner import _server_message
+    from thv_registry.migrations.engine.runner import _server_message
 
     cause = exc.__cause__
     if isinstance(exc, MigrationFailed) and exc.location and cause is not None:

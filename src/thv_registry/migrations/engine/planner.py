@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..errors import (
+from thv_registry.errors import (
     ChecksumMismatch,
     DirtyDatabase,
     MissingDownFile,
@@ -17,7 +17,7 @@ from ..errors import (
     OutOfOrder,
     PlanRefused,
 )
-from .model import (
+from thv_registry.migrations.engine.model import (
     ChangedFile,
     Direction,
     Down,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SourceError
+from thv_registry.errors import SourceError
 
 if TYPE_CHECKING:
     from pglast.parser import Token

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LockTimeout
+from thv_registry.errors import LockTimeout
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,7 +62,7 @@ def lock_key(schema: str, table: str, dbname: str) -> int:
 def current_schema(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute("SELECT current_schema()").fetchone()
     if row is None or row[0] is None:
-        from ..errors import ConnectionFailed
+        from thv_registry.errors import ConnectionFailed
 
         raise ConnectionFailed(
             "The connection has no current schema (search_path names no existing schema), so "

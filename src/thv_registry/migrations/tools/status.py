@@ -11,12 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from ..errors import DirtyDatabase, PlanRefused
-from . import planner
-from .model import HistoryEntry, Migration, Up, VersionState
+from thv_registry.errors import DirtyDatabase, PlanRefused
+from thv_registry.migrations.engine import planner
+from thv_registry.migrations.engine.model import HistoryEntry, Migration, Up, VersionState
 
-__all__ = ["MigrationState", "Outlook", "StatusRow", "Status", "compute_status"]
+if TYPE_CHECKING:
+    from thv_registry.migrations.engine.migrator import Migrator
+
+__all__ = ["MigrationState", "Outlook", "StatusRow", "Status", "compute_status", "read_status"]
 
 
 class MigrationState(StrEnum):
@@ -66,6 +70,12 @@ class Status:
 
     def count(self, state: MigrationState) -> int:
         return sum(1 for r in self.rows if r.state is state)
+
+
+def read_status(migrator: Migrator) -> Status:
+    """The status of ``migrator``'s set against its database now (read-only)."""
+    current, history, checksums = migrator.read_state()
+    return compute_status(migrator.source.migrations, current, history, checksums)
 
 
 def compute_status(

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import ConnectionFailed, PlanRefused, StateChanged
-from .model import (
+from thv_registry.errors import ConnectionFailed, PlanRefused, StateChanged
+from thv_registry.migrations.engine.model import (
     DatabaseView,
     ForceResult,
     HistoryEntry,
@@ -28,10 +28,8 @@ from .model import (
 if TYPE_CHECKING:
     import psycopg
 
-    from ..config import ConnectionParams
-    from .explain import StepInfo
-    from .source import Source
-    from .status import Status
+    from thv_registry.config import ConnectionParams
+    from thv_registry.migrations.engine.source import Source
 
     Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -71,7 +69,7 @@ class Migrator:
 
     def version(self) -> VersionState:
         """The version and dirty flag now (no lock, no writes)."""
-        from . import state
+        from thv_registry.migrations.engine import state
 
         with self._connect() as conn:
             return state.read_version(conn, self.migrations_table)
@@ -96,24 +94,18 @@ class Migrator:
             )
         return plan
 
-    def explain(self, plan: Plan) -> tuple[StepInfo, ...]:
-        """Each step's statements with their locks and rewrites (reads the files, not the DB)."""
-        from .explain import explain
+    def read_state(self) -> tuple[VersionState, tuple[HistoryEntry, ...], dict[int, str]]:
+        """The version, the history and the sha256 of each applied version's up file now.
 
-        return explain(plan)
-
-    def status(self) -> Status:
-        """One row per migration (applied, pending, changed, ...) and what ``up`` would do."""
-        from .status import compute_status
-
+        A dirty version is read again under the lock (see :meth:`plan`); nothing is written.
+        """
         with self._connect() as conn:
             current, history = self._read(conn, settle=True)
-            checksums = self._checksums(current, history)
-        return compute_status(self.source.migrations, current, history, checksums)
+            return current, history, self._checksums(current, history)
 
     def inspect(self, *, history_rows: int = 5) -> DatabaseView:
         """The version, the last history rows and the tables of the schema (shown before force)."""
-        from . import state
+        from thv_registry.migrations.engine import state
 
         with self._connect() as conn:
             current, history = self._read(conn)
@@ -153,7 +145,7 @@ class Migrator:
             (e.g. the CLI's backup before a revert, so no other runner can slip in between);
             not called when there is nothing to run. An exception stops the run: nothing ran.
         """
-        from . import runner
+        from thv_registry.migrations.engine import runner
 
         with self._connect() as conn, self._connection_kept(conn), self._locked(conn):
             plan = self._plan(conn, request)
@@ -181,7 +173,7 @@ class Migrator:
         Runs under the migration lock. Unfinished steps in the history are closed as interrupted.
         :param confirmed: the state a person saw when confirming; if it moved, ``StateChanged``.
         """
-        from . import state
+        from thv_registry.migrations.engine import state
 
         target = self.force_target(version)
         table = self.migrations_table
@@ -228,7 +220,7 @@ class Migrator:
         self, conn: Conn, *, settle: bool = False
     ) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
         """The version and history; ``settle``: a dirty version is read again under the lock."""
-        from . import state
+        from thv_registry.migrations.engine import state
 
         current, history = state.read_state(conn, self.migrations_table)
         if settle and current.dirty:  # a step in progress, or a failed one: see plan()
@@ -240,7 +232,7 @@ class Migrator:
         self, current: VersionState, history: tuple[HistoryEntry, ...]
     ) -> dict[int, str]:
         """sha256 of the up file of each applied version now; only those files are read."""
-        from . import planner
+        from thv_registry.migrations.engine import planner
 
         if not history:
             return {}  # no history, no recorded checksums: nothing to compare
@@ -249,14 +241,14 @@ class Migrator:
         return {v: hashlib.sha256(by_version[v].up.read_bytes()).hexdigest() for v in applied}
 
     def _plan(self, conn: Conn, request: Request, *, settle: bool = False) -> Plan:
-        from . import planner
+        from thv_registry.migrations.engine import planner
 
         current, history = self._read(conn, settle=settle)
         checksums = None if current.dirty else self._checksums(current, history)
         return planner.plan(request, self.source.migrations, current, history, checksums)
 
     def _connect(self) -> Conn:
-        from ..db import connect
+        from thv_registry.db.connect import connect
 
         return connect(self.params, application_name=self.application_name)
 
@@ -273,7 +265,7 @@ class Migrator:
         except psycopg.OperationalError as exc:
             if not conn.broken:
                 raise
-            from ..db import one_line
+            from thv_registry.db.connect import one_line
 
             raise ConnectionFailed(
                 f"The connection to the database at {self.params.describe()} was lost before "
@@ -291,7 +283,7 @@ class Migrator:
         cancels the running statement, instead of finishing it and holding its locks meanwhile.
         Read-only commands skip that round trip.
         """
-        from . import lock
+        from thv_registry.migrations.engine import lock
 
         conn.execute(
             "SELECT set_config('client_connection_check_interval', '1000', false) "

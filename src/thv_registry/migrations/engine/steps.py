@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConnectionFailed, MigrationFailed, PermissionDenied
-from . import sqlfile, state
-from .model import Direction, Step
+from thv_registry.errors import ConnectionFailed, MigrationFailed, PermissionDenied
+from thv_registry.migrations.engine import sqlfile, state
+from thv_registry.migrations.engine.model import Direction, Step
 
 if TYPE_CHECKING:
     import psycopg
@@ -272,8 +272,8 @@ class _TransactionalStep(_StepRun):
 
     def _blockers(self) -> list[Any]:
         """Who holds the lock the failed attempt waited for (read on this connection)."""
-        from . import lock
-        from .lockinfo import LOCK_MODES, analyze
+        from thv_registry.migrations.engine import lock
+        from thv_registry.migrations.engine.lockinfo import LOCK_MODES, analyze
 
         if self.blocked_at is None:  # the state-table update (DELETE + INSERT) waited
             wanted = {self.table: "ROW EXCLUSIVE"}
@@ -306,7 +306,7 @@ class _TransactionalStep(_StepRun):
         where = ""
         if self.blocked_at is not None:
             where = f" at {self.item.sql.location(self.blocked_at, None)}"
-        from .lock import describe_blockers
+        from thv_registry.migrations.engine.lock import describe_blockers
 
         who = describe_blockers(blockers)
         pids = ", ".join(str(b.pid) for b in blockers if b.relation) or "PID"

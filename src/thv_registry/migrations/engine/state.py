@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .model import HistoryEntry, VersionState
+from thv_registry.migrations.engine.model import HistoryEntry, VersionState
 
 if TYPE_CHECKING:
     import psycopg
@@ -378,6 +378,6 @@ def read_state(conn: Conn, table: str) -> tuple[VersionState, tuple[HistoryEntry
 
 
 def _tool_version() -> str:
-    from .. import __version__
+    from thv_registry import __version__
 
     return f"thv-registry-api {__version__}"

@@ -1,0 +1,1 @@
+"""Connections to PostgreSQL: libpq parameters to a session (``connect``), the embedded server."""
