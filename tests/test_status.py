@@ -170,3 +170,47 @@ def test_status_json_and_version(run: Run, database: TestDatabase) -> None:
     dirty = run("status", "--log-format", "json")
     assert dirty.returncode == ExitCode.DIRTY
     assert json.loads(dirty.stdout)["outlook"] == "dirty"
+
+
+def test_every_state_end_to_end_with_a_missing_file(run: Run, database: TestDatabase) -> None:
+    """Issue 9, bug 5.1: a file missing from the set crashed status with ``KeyError: 3``."""
+    with database.connect() as conn:  # golang-migrate applied 1 before this tool ran: unknown
+        conn.execute("CREATE TABLE a (id int)")
+        conn.execute("CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean "
+                     "NOT NULL)")  # fmt: skip
+        conn.execute("INSERT INTO schema_migrations VALUES (1, false)")
+    m = run.migrations
+    (m / "000005_e.up.sql").write_text("CREATE TABLE e (id int);\n")
+    (m / "000005_e.down.sql").write_text("DROP TABLE e;\n")
+    assert run("up", "--yes").returncode == 0  # 2, 3, 5
+    (m / "000002_b.up.sql").write_text("CREATE TABLE b (id bigint);\n")  # changed
+    for name in ("000003_c.up.sql", "000003_c.down.sql"):  # missing
+        (m / name).unlink()
+    for v, name in ((4, "d"), (6, "f")):  # 4 out of order, 6 pending
+        (m / f"{v:06d}_{name}.up.sql").write_text(f"CREATE TABLE {name} (id int);\n")
+        (m / f"{v:06d}_{name}.down.sql").write_text(f"DROP TABLE {name};\n")
+    expected = {1: "unknown", 2: "changed", 3: "missing", 4: "out_of_order", 5: "applied",
+                6: "pending"}  # fmt: skip
+
+    text = run("status")
+    assert text.returncode == ExitCode.REFUSED, text.stderr
+    rows = {int(line.split()[0]): line for line in text.stdout.splitlines() if line[:6].isdigit()}
+    assert set(rows) == set(expected)
+    words = {"out_of_order": "out of order"}
+    for version, state in expected.items():
+        assert words.get(state, state) in rows[version], rows[version]
+    assert rows[3].split()[1] == "c", "a missing file's name comes from the history"
+    assert "would refuse" in text.stdout
+
+    out = run("status", "--output", "json")
+    assert out.returncode == ExitCode.REFUSED, out.stderr
+    status = json.loads(out.stdout)
+    assert {r["version"]: r["state"] for r in status["migrations"]} == expected
+    assert status["outlook"] == "refused" and status["problem"]
+    assert (status["version"], status["dirty"], status["pending"]) == (5, False, 1)
+    by_version = {r["version"]: r for r in status["migrations"]}
+    assert by_version[3]["file"] is None and by_version[3]["name"] == "c"
+    assert by_version[2]["checksum"] != by_version[2]["file_checksum"]
+    assert by_version[1]["checksum"] is None
+    up = run("up", "--yes")  # the same crash hit up: now it refuses, naming what is wrong
+    assert up.returncode == ExitCode.REFUSED and "internal error" not in up.stderr, up.stderr

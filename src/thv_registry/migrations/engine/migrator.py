@@ -238,7 +238,11 @@ class Migrator:
             return {}  # no history, no recorded checksums: nothing to compare
         by_version = {m.version: m for m in self.source.migrations}
         applied = planner.applied_versions(by_version, current, history)
-        return {v: hashlib.sha256(by_version[v].up.read_bytes()).hexdigest() for v in applied}
+        return {  # a version without a file (missing from the set) has no checksum to compare
+            v: hashlib.sha256(by_version[v].up.read_bytes()).hexdigest()
+            for v in applied
+            if v in by_version
+        }
 
     def _plan(self, conn: Conn, request: Request, *, settle: bool = False) -> Plan:
         from thv_registry.migrations.engine import planner
