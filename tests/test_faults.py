@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,6 +22,7 @@ from conftest import REPO_ROOT, TestDatabase
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode
 from thv_registry.migrations.engine.migrator import APPLICATION_NAME
+from waiting import wait_until
 
 
 def _load_script() -> ModuleType:
@@ -54,13 +54,8 @@ def start_up(h: Any, *extra: str) -> subprocess.Popen[str]:
 
 def wait_for(h: Any, query: str, proc: subprocess.Popen[str]) -> list[int]:
     """The migrator's backends once one of them runs a query containing ``query``."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if h._backends(query=query):
-            return list(h._backends())
-        time.sleep(0.005)
-    raise AssertionError(f"the migrator never ran {query}")
+    wait_until(lambda: h._backends(query=query), 60, f"the migrator to run {query}", alive=proc)
+    return list(h._backends())
 
 
 def state(db: TestDatabase) -> list[tuple[object, ...]]:
@@ -158,15 +153,16 @@ def test_connection_lost_while_waiting_for_the_lock(harness: Any, database: Test
         )
         proc = start_up(harness, "--lock-wait", "60")
         with database.connect() as conn:
-            while not (
-                waiting := conn.execute(
+            waiting = wait_until(
+                lambda: conn.execute(
                     "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
                     "AND query LIKE 'SELECT pg_try_advisory_lock%%'",
                     (APPLICATION_NAME,),
-                ).fetchall()
-            ):
-                assert proc.poll() is None
-                time.sleep(0.01)
+                ).fetchall(),
+                60,
+                "the migrator to poll for the advisory lock",
+                alive=proc,
+            )
             conn.execute("SELECT pg_terminate_backend(%s)", waiting[0])
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.CONNECTION, err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from test_golang_migrate_state import SET
 from thv_registry.errors import ExitCode
 from thv_registry.migrations.engine.lock import advisory_lock, current_schema, lock_key
 from thv_registry.migrations.tools import snapshot
+from waiting import sessions_waiting_on_lock, wait_until
 
 GOLANG_MIGRATE = os.environ.get("THV_GOLANG_MIGRATE", "")
 pytestmark = pytest.mark.skipif(
@@ -129,8 +129,12 @@ def test_golang_migrate_waits_for_our_lock(
         key = lock_key(current_schema(conn), "schema_migrations", database.name)
         with advisory_lock(conn, key, timeout_s=5):
             proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-            time.sleep(2)
-            assert proc.poll() is None, proc.communicate()[1]
+            wait_until(
+                lambda: sessions_waiting_on_lock(conn, database.name, lock="advisory"),
+                60,
+                "golang-migrate to wait for our advisory lock",
+                alive=proc,
+            )
             assert database.tables() == set()  # it locks before creating its table
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -148,12 +152,14 @@ def test_we_wait_for_golang_migrate_and_name_it(
     argv = golang_migrate_argv(database, cli.migrations, "up")
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not database.query(
-            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(4)%%'"
-        ):
-            assert time.monotonic() < deadline, "golang-migrate never reached migration 2"
-            time.sleep(0.05)
+        wait_until(
+            lambda: database.query(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(4)%%'"
+            ),
+            20,
+            "golang-migrate to reach migration 2",
+            alive=proc,
+        )
         waited = cli("up", "--yes", "--lock-wait", "1")
         assert waited.returncode == ExitCode.LOCK_TIMEOUT, waited.stderr
         assert "pg_sleep(4)" in waited.stderr  # the holder's current query is named
