@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import THREE_TABLES
+from conftest import THREE_TABLES, write_migrations
 from thv_registry.errors import ExitCode
 from thv_registry.migrations.engine.model import (
     HistoryEntry,
     Migration,
     MigrationFile,
+    Up,
     VersionState,
 )
 from thv_registry.migrations.tools.status import MigrationState, Outlook, compute_status
@@ -214,3 +215,28 @@ def test_every_state_end_to_end_with_a_missing_file(run: Run, database: TestData
     assert by_version[1]["checksum"] is None
     up = run("up", "--yes")  # the same crash hit up: now it refuses, naming what is wrong
     assert up.returncode == ExitCode.REFUSED and "internal error" not in up.stderr, up.stderr
+
+
+def test_history_directions_are_an_enum(database: TestDatabase, tmp_path: Path) -> None:
+    """Issue 9, bug 5.4: history directions were bare strings beside the ``Direction`` enum."""
+    from thv_registry.config import ConnectionParams
+    from thv_registry.migrations.engine.migrator import Migrator
+    from thv_registry.migrations.engine.model import Down, HistoryDirection
+    from thv_registry.migrations.engine.source import Source
+
+    s = database.server
+    params = ConnectionParams(s.host, s.port, s.user, database.name, "disable")
+    source = Source.from_directory(write_migrations(tmp_path / "m", SET))
+    migrator = Migrator(params, source)
+    migrator.apply(Up(2))
+    migrator.apply(Down(1))
+    migrator.force(2)
+    _, history, _ = migrator.read_state()
+    assert [h.direction for h in history] == [
+        HistoryDirection.BASELINE, HistoryDirection.UP, HistoryDirection.UP,
+        HistoryDirection.DOWN, HistoryDirection.FORCE,
+    ]  # fmt: skip
+    assert all(type(h.direction) is HistoryDirection for h in history)
+    assert hist(1, "accept", 1).direction is HistoryDirection.ACCEPT
+    with pytest.raises(ValueError, match="'sideways' is not a valid HistoryDirection"):
+        hist(1, "sideways", 1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from thv_registry.migrations.engine.model import (
     ChangedFile,
     DatabaseView,
+    HistoryDirection,
     HistoryEntry,
     Plan,
     Step,
@@ -276,8 +277,12 @@ def view_lines(
     return lines
 
 
+#: history rows about one migration (force and baseline rows only move the version)
+_NAMED = (HistoryDirection.UP, HistoryDirection.DOWN, HistoryDirection.ACCEPT)
+
+
 def _history_cells(h: HistoryEntry) -> tuple[str, ...]:
-    label = version_label(h.version, h.name) if h.direction in ("up", "down", "accept") else ""
+    label = version_label(h.version, h.name) if h.direction in _NAMED else ""
     result = "no version" if h.resulting_version is None else str(h.resulting_version)
     if h.is_open:
         outcome = "NOT FINISHED (failed or interrupted)"
@@ -286,14 +291,14 @@ def _history_cells(h: HistoryEntry) -> tuple[str, ...]:
     else:
         outcome = _duration(h.duration_ms) or "done"
     by = f"by {h.db_user}" if h.db_user else ""
-    return (_when(h.started_at), h.direction, label, f"-> {result}", by, outcome)
+    return (_when(h.started_at), h.direction.value, label, f"-> {result}", by, outcome)
 
 
 def history_json(h: HistoryEntry) -> dict[str, Any]:
     return {
         "version": h.version,
         "name": h.name,
-        "direction": h.direction,
+        "direction": h.direction.value,
         "resulting_version": h.resulting_version,
         "checksum": h.checksum,
         "started_at": timestamp(h.started_at),

@@ -17,6 +17,7 @@ from thv_registry.errors import ConnectionFailed, PlanRefused, StateChanged
 from thv_registry.migrations.engine.model import (
     DatabaseView,
     ForceResult,
+    HistoryDirection,
     HistoryEntry,
     Plan,
     Request,
@@ -201,7 +202,7 @@ class Migrator:
                     table,
                     version=target or 0,
                     name=migration.name if migration else "",
-                    direction="force",
+                    direction=HistoryDirection.FORCE,
                     checksum=None,
                     resulting_version=target,
                 )

@@ -55,6 +55,16 @@ class Direction(StrEnum):
     DOWN = "down"
 
 
+class HistoryDirection(StrEnum):
+    """What a ``schema_migrations_history`` row records; the values are the stored strings."""
+
+    UP = "up"  #: a migration applied
+    DOWN = "down"  #: a migration reverted
+    FORCE = "force"  #: the version set by ``force`` (nothing ran)
+    BASELINE = "baseline"  #: the version found when the history table was created
+    ACCEPT = "accept"  #: a changed file's new checksum accepted (``--accept-changed``)
+
+
 # ---- requests ---------------------------------------------------------------------------------
 
 
@@ -104,7 +114,7 @@ class VersionState:
 class HistoryEntry:
     version: int
     name: str
-    direction: str  #: ``up``, ``down``, ``force``, ``baseline`` or ``accept``
+    direction: HistoryDirection  #: a stored string is turned into the enum on creation
     checksum: str | None
     resulting_version: int | None
     started_at: datetime | None = None
@@ -114,6 +124,10 @@ class HistoryEntry:
     tool_version: str | None = None
     #: an unfinished (dirty-protocol) step that a later ``force`` closed: it never completed
     interrupted: bool = False
+
+    def __post_init__(self) -> None:
+        if type(self.direction) is not HistoryDirection:  # a row read from the table: a str
+            object.__setattr__(self, "direction", HistoryDirection(self.direction))
 
     @property
     def is_open(self) -> bool:

@@ -22,6 +22,7 @@ from thv_registry.migrations.engine.model import (
     Direction,
     Down,
     Goto,
+    HistoryDirection,
     HistoryEntry,
     Migration,
     Plan,
@@ -107,11 +108,11 @@ def applied_versions(
         return {v for v in known if v <= upto}
     applied: set[int] = set()
     for h in finished:
-        if h.direction in ("baseline", "force"):
+        if h.direction in (HistoryDirection.BASELINE, HistoryDirection.FORCE):
             applied = {v for v in known if v <= (h.resulting_version or 0)}
-        elif h.direction == "up":
+        elif h.direction is HistoryDirection.UP:
             applied.add(h.version)
-        elif h.direction == "down":
+        elif h.direction is HistoryDirection.DOWN:
             applied.discard(h.version)
     last = finished[-1].resulting_version or 0
     if upto > last:
@@ -127,11 +128,11 @@ def applied_rows(history: Sequence[HistoryEntry]) -> dict[int, HistoryEntry]:
     for h in history:
         if not h.completed:
             continue
-        if h.direction == "up":
+        if h.direction is HistoryDirection.UP:
             rows[h.version] = h
-        elif h.direction == "down":
+        elif h.direction is HistoryDirection.DOWN:
             rows.pop(h.version, None)
-        elif h.direction in ("baseline", "force"):
+        elif h.direction in (HistoryDirection.BASELINE, HistoryDirection.FORCE):
             floor = h.resulting_version or 0
             rows = {v: r for v, r in rows.items() if v <= floor}
     return rows
@@ -142,7 +143,7 @@ def recorded_checksums(history: Sequence[HistoryEntry]) -> dict[int, tuple[str, 
     applied = applied_rows(history)
     sums = {v: (r.checksum, r) for v, r in applied.items() if r.checksum}
     for h in history:
-        if h.direction == "accept" and h.checksum and h.version in applied:
+        if h.direction is HistoryDirection.ACCEPT and h.checksum and h.version in applied:
             sums[h.version] = (h.checksum, h)
     return sums
 
@@ -277,7 +278,7 @@ def dirty_recovery(
     last = open_rows[-1] if open_rows else None
     if last is not None and last.resulting_version == current.version:
         label = f"{last.version}_{last.name}"
-        if last.direction == "down":
+        if last.direction is HistoryDirection.DOWN:
             return (f"reverting {label}", current.version, last.version)
         return (f"applying {label}", current.version, _prev(migrations, last.version))
     if current.version is None:

@@ -18,7 +18,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from thv_registry.migrations.engine import state
-from thv_registry.migrations.engine.model import Plan, RunResult, Step, StepEvent, VersionState
+from thv_registry.migrations.engine.model import (
+    HistoryDirection,
+    Plan,
+    RunResult,
+    Step,
+    StepEvent,
+    VersionState,
+)
 from thv_registry.migrations.engine.steps import (
     PreparedStep,
     StepSession,
@@ -103,7 +110,7 @@ def _record_accepted(conn: Conn, plan: Plan, table: str) -> None:
                 table,
                 version=change.version,
                 name=change.name,
-                direction="accept",
+                direction=HistoryDirection.ACCEPT,
                 checksum=change.actual,
                 resulting_version=plan.current.version,
             )

@@ -15,12 +15,21 @@ from typing import TYPE_CHECKING
 
 from thv_registry.errors import DirtyDatabase, PlanRefused
 from thv_registry.migrations.engine import planner
-from thv_registry.migrations.engine.model import HistoryEntry, Migration, Up, VersionState
+from thv_registry.migrations.engine.model import (
+    HistoryDirection,
+    HistoryEntry,
+    Migration,
+    Up,
+    VersionState,
+)
 
 if TYPE_CHECKING:
     from thv_registry.migrations.engine.migrator import Migrator
 
 __all__ = ["MigrationState", "Outlook", "StatusRow", "Status", "compute_status", "read_status"]
+
+#: history rows that name a migration run (its name survives a file removed from the set)
+_STEPS = (HistoryDirection.UP, HistoryDirection.DOWN)
 
 
 class MigrationState(StrEnum):
@@ -89,14 +98,14 @@ def compute_status(
     :param checksums: sha256 of the up file of each applied version now (as for the planner).
     """
     by_version = {m.version: m for m in migrations}
-    seen = {h.version for h in history if h.direction == "up"}
+    seen = {h.version for h in history if h.direction is HistoryDirection.UP}
     if current.version is not None:
         seen.add(current.version)
     applied = planner.applied_versions(set(by_version) | seen, current, history)
     rows_by_up = planner.applied_rows(history)
     recorded = planner.recorded_checksums(history)
     dirty_version = _dirty_version(current, history)
-    names = {h.version: h.name for h in history if h.direction in ("up", "down")}
+    names = {h.version: h.name for h in history if h.direction in _STEPS}
     rows = []
     for version in sorted(set(by_version) | applied):
         migration = by_version.get(version)
