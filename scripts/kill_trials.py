@@ -186,6 +186,9 @@ class Harness:
         if mode == "int":  # Ctrl-C while a step runs: wait for a step's pg_sleep, then a bit
             started = time.monotonic()
             while proc.poll() is None and not self._backends(query="pg_sleep"):
+                if time.monotonic() - started > 60:
+                    proc.kill()
+                    raise RuntimeError("the migrator ran no pg_sleep step within 60 s")
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 0.08))
             proc.send_signal(signal.SIGINT)

@@ -262,7 +262,8 @@ def test_concurrent_runners_apply_each_step_once(database: TestDatabase, tmp_pat
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not [t for t in threads if t.is_alive()], "a runner still runs after 60 s"
     assert not errors
     assert sorted(results) == [0, 0, 0, 3]
     assert database.query(

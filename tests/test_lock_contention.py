@@ -25,6 +25,7 @@ from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, MigrationFailed
 from thv_registry.migrations import Migrator, Source, Up
 from thv_registry.migrations.engine.lock import lock_key
+from waiting import wait_until
 
 LOCK_TIMEOUT_MS = 200
 MARGIN_S = 0.3  #: generous: the bound is lock_timeout, the margin absorbs a loaded 2-core box
@@ -108,7 +109,7 @@ def test_readers_wait_at_most_lock_timeout_and_the_failure_names_the_blocker(
     blocker_pid = blocker.info.backend_pid
     reader = Reader(at_version_1)
     reader.start()
-    time.sleep(0.1)  # the reader is reading before the migration starts
+    wait_until(lambda: reader.latencies, 10, "the reader's first read", alive=reader)
     try:
         with pytest.raises(MigrationFailed) as err:
             migrator(at_version_1, migrations).apply(Up())
@@ -152,10 +153,8 @@ def test_migration_succeeds_when_the_blocker_goes_away_during_the_retries(
         return [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
 
     run.start()
-    deadline = time.monotonic() + 60
-    while not retries():  # the first attempt timed out, was rolled back, and named the blocker
-        assert time.monotonic() < deadline and run.is_alive()
-        time.sleep(0.005)
+    # the first attempt timed out, was rolled back, and named the blocker
+    wait_until(retries, 60, "the migration's first retry", alive=run, interval=0.005)
     blocker.execute("COMMIT")  # the report finishes while the migration pauses
     run.join(60)
     assert outcome, "the migration did not succeed"

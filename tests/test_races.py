@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TestDatabase
+from waiting import wait_until
 
 STEPS = 30
 
@@ -127,8 +128,12 @@ def test_a_dirty_version_while_a_step_runs_is_waited_for_not_refused(
         "CREATE INDEX CONCURRENTLY t2_id ON t2 (id);\n"
     )
     first = start(cli_env, config_file, root, "up", "--yes")
-    while not database.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'"):
-        assert first.poll() is None, first.communicate()
+    wait_until(
+        lambda: database.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'"),
+        60,
+        "the first runner to reach step 2's pg_sleep",
+        alive=first,
+    )
     assert database.query("SELECT version, dirty FROM schema_migrations") == [(2, True)]
     impatient = subprocess.run(
         [sys.executable, "-m", "thv_registry", "migrate", "status", "--lock-wait", "0.5"]
