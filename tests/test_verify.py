@@ -217,6 +217,43 @@ def test_no_createdb_privilege_is_refused_and_nothing_is_left(
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+def test_a_scratch_database_that_cannot_be_dropped_is_reported(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    """Issue 9, bug 5.4: ``VerifyReport.dropped`` was always True."""
+    if database.server.kind != "embedded":
+        pytest.skip("needs a server that trusts a new role without a password")
+    role = f"thv_createdb_{uuid.uuid4().hex[:8]}"
+    admin = database.server.conninfo()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(role)))
+    name = new_scratch_name()
+
+    def take_it_away(_: object) -> None:  # the owner changes: the role may no longer drop it
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(name), sql.Identifier(database.server.user)
+                )
+            )
+
+    try:
+        report = verify(
+            params_for(database, role),
+            Source.from_directory(write_set(tmp_path / "m", INIT)),
+            scratch_name=name,
+            on_migration=take_it_away,
+        )
+        assert report.ok and not report.dropped
+        assert report.drop_error and "must be owner" in report.drop_error
+        assert scratch_exists(database.server, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            ident = sql.Identifier(name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 def cli(
     config: Path, root: Path, env: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:

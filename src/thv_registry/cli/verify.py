@@ -99,7 +99,13 @@ def _rows(r: MigrationReport) -> str:
 
 def _summary(report: VerifyReport) -> str:
     total = len(report.migrations)
-    dropped = f"Dropped {report.database}."
+    if report.dropped:
+        dropped = f"Dropped {report.database}."
+    else:
+        dropped = (
+            f"Could not drop the scratch database {report.database} ({report.drop_error}); "
+            f"drop it yourself: DROP DATABASE {report.database} WITH (FORCE);"
+        )
     if report.ok:
         return f"{dropped} All {_count(total)} passed verification."
     failed = sum(1 for m in report.migrations if m.status == "failed")
@@ -121,6 +127,7 @@ def _json(report: VerifyReport) -> dict[str, Any]:
         "server": report.server,
         "with_data": report.with_data,
         "dropped": report.dropped,
+        "drop_error": report.drop_error,
         "migrations": [
             {
                 "version": m.migration.version,

@@ -68,6 +68,7 @@ class VerifyReport:
     with_data: bool
     migrations: tuple[MigrationReport, ...]
     dropped: bool  #: the scratch database was dropped at the end
+    drop_error: str | None = None  #: why it could not be dropped (it is left on the server)
 
     @property
     def ok(self) -> bool:
@@ -110,13 +111,14 @@ def verify(
             if on_migration:
                 on_migration(report)
     finally:
-        scratch.drop()
+        drop_error = scratch.drop()
     return VerifyReport(
         scratch.name,
         f"{params.user}@{params.host}:{params.port}",
         with_data,
         tuple(reports),
-        dropped=True,
+        dropped=drop_error is None,
+        drop_error=drop_error,
     )
 
 
@@ -230,24 +232,36 @@ class _Scratch:
         self.created = True
         self._connect()
 
-    def drop(self) -> None:
+    def drop(self) -> str | None:
+        """Drop the scratch database; why that failed (it is then left behind), or None.
+
+        Never raises: a failure here must neither hide the report nor an error that is already
+        on its way up.
+        """
+        import psycopg
         from psycopg import sql
 
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        if self.created:
+        if not self.created:
+            return None
+        query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+        try:
             with self._admin() as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(self.name)
-                    )
-                )
-            self.created = False
+                conn.execute(query)
+        except (psycopg.Error, ThvError) as exc:
+            why = _why(exc)
+            log.warning("could not drop the scratch database %s: %s", self.name, why)
+            return why
+        self.created = False
+        return None
 
     def rebuild(self, index: int) -> str | None:
         """A fresh scratch database with migrations 0..index applied; the reason if that fails."""
-        self.drop()
+        failure = self.drop()
+        if failure is not None:
+            return f"the scratch database could not be dropped: {failure}"
         self.create()
         out = _Outcome()
         for migration in self.source.migrations[: index + 1]:
@@ -371,6 +385,14 @@ class _Scratch:
         if tables:
             names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
             self._conn().execute(sql.SQL("TRUNCATE {} CASCADE").format(names))
+
+
+def _why(exc: Exception) -> str:
+    import psycopg
+
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        return exc.diag.message_primary
+    return exc.message.rstrip(". ") if isinstance(exc, ThvError) else str(exc)
 
 
 def _message(exc: ThvError) -> str:
