@@ -93,7 +93,9 @@ def _external_server(url: str) -> ServerInfo:
 def _embedded_server() -> ServerInfo:
     from thv_registry.db.embedded import start_embedded
 
-    TEST_STATE_DIR.mkdir(exist_ok=True)
+    # pytest-xdist workers start at once: pgserver creates the data directory with a check, then
+    # mkdir(exist_ok=False), so one of two racing workers would fail; its initdb is locked.
+    (TEST_STATE_DIR / "pgdata").mkdir(parents=True, exist_ok=True)
     server = start_embedded(TEST_STATE_DIR / "pgdata")
     # A throwaway test server need not survive a power cut: without fsync, the checkpoint that
     # every DROP DATABASE forces costs milliseconds instead of a second.
