@@ -281,6 +281,7 @@ class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = _record(record.levelname.lower(), record.name, record.getMessage())
         fields["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
+        fields.update(getattr(record, "fields", {}))  # structured extras (the access log's keys)
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         import json
