@@ -54,7 +54,9 @@ _INTERRUPTED = (
 def describe_failure(exc: Exception) -> tuple[int, str]:
     """The exit code and the one-paragraph message for an exception that reached the top."""
     if isinstance(exc, ThvError):
-        return int(exc.exit_code), one_paragraph(str(exc))
+        from thv_registry.cli.hints import describe
+
+        return int(exc.exit_code), one_paragraph(describe(exc))
     psycopg = sys.modules.get("psycopg")  # only loaded if a database was touched
     if psycopg is not None and isinstance(exc, psycopg.Error):
         return int(ExitCode.FAILURE), (
@@ -146,3 +148,4 @@ migrate.add_command(LazyCommand("verify", ".verify:verify_command"))
 migrate.add_command(LazyCommand("lint", ".authoring:lint_command"))
 migrate.add_command(LazyCommand("create", ".authoring:create_command"))
 cli.add_command(LazyCommand("prime-db", ".prime_db:prime_db_command"))
+cli.add_command(LazyCommand("serve", ".serve:serve_command"))

@@ -1,0 +1,83 @@
+"""Prometheus metrics of one server process (prometheus-client), on a registry of its own.
+
+A private ``CollectorRegistry`` per :class:`Metrics` keeps the process-wide default registry
+untouched (tests build several apps in one process). The sync reports through
+:meth:`Metrics.on_sync`, the callback ``SyncService`` accepts, so ``sync/`` never imports ``api/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+#: seconds; most answers take a few milliseconds
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The server's counters and histograms, and a hook that reads the pool's sizes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.sync_runs = Counter(
+            "registry_sync_runs_total",
+            "Sync attempts of a source, by result (e.g. success, unchanged, failed).",
+            ["source", "result"],
+            registry=self.registry,
+        )
+        self.sync_duration = Histogram(
+            "registry_sync_duration_seconds",
+            "Time a sync of a source took.",
+            ["source"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+            registry=self.registry,
+        )
+        self.pool = Gauge(
+            "db_pool_connections",
+            "Connections of the database pool, by state (open, idle, in_use, waiting).",
+            ["state"],
+            registry=self.registry,
+        )
+        self._pool_stats: Callable[[], dict[str, int]] | None = None
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.duration.labels(route).observe(seconds)
+
+    def on_sync(self, source: str, result: str, seconds: float) -> None:
+        """The callback given to ``SyncService``: one finished sync attempt."""
+        self.sync_runs.labels(source, result).inc()
+        self.sync_duration.labels(source).observe(seconds)
+
+    def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
+        """Read the pool's sizes (``psycopg_pool``'s ``get_stats``) at each scrape."""
+        self._pool_stats = stats
+
+    def exposition(self) -> bytes:
+        """The text format for ``/metrics``."""
+        if self._pool_stats is not None:
+            stats = self._pool_stats()
+            size = stats.get("pool_size", 0)
+            idle = stats.get("pool_available", 0)
+            self.pool.labels("open").set(size)
+            self.pool.labels("idle").set(idle)
+            self.pool.labels("in_use").set(max(size - idle, 0))
+            self.pool.labels("waiting").set(stats.get("requests_waiting", 0))
+        return generate_latest(self.registry)

@@ -1,0 +1,115 @@
+"""The server's async connection pool (``psycopg_pool``), as the application user.
+
+Sizing follows the Go edition's keys: ``maxOpenConns`` is the most connections open at once
+(default ``max(4, cpus)``, like pgxpool), ``maxIdleConns`` the connections kept open while idle
+(pgxpool's MinConns), ``connMaxLifetime`` how long one connection lives before it is replaced.
+The first connection is opened with :func:`thv_registry.db.connect.connect`, so a wrong host or
+password fails at start-up with the same explanation the migration commands give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from thv_registry.config import ConnectionParams
+
+__all__ = ["PoolSizing", "open_pool", "schema_readiness", "APPLICATION_NAME"]
+
+APPLICATION_NAME = "thv-registry-api serve"
+_LIFETIME_DEFAULT_S = 3600.0  #: psycopg_pool's own default
+
+
+@dataclass(frozen=True)
+class PoolSizing:
+    """How many connections, and for how long."""
+
+    max_size: int
+    min_size: int
+    max_lifetime_s: float
+
+    @classmethod
+    def from_settings(
+        cls,
+        max_open_conns: int | None,
+        max_idle_conns: int | None,
+        conn_max_lifetime: timedelta | None,
+    ) -> PoolSizing:
+        """The Go edition's meaning of the three ``database:`` keys (0 or unset: default)."""
+        max_size = max_open_conns or max(4, os.cpu_count() or 1)
+        min_size = min(max_idle_conns or 1, max_size)
+        lifetime = conn_max_lifetime.total_seconds() if conn_max_lifetime else 0.0
+        return cls(max_size, min_size, lifetime if lifetime > 0 else _LIFETIME_DEFAULT_S)
+
+
+async def open_pool(
+    params: ConnectionParams, sizing: PoolSizing, *, timeout_s: float = 30.0
+) -> AsyncConnectionPool[Any]:
+    """Check that ``params`` can connect, then open the pool with its first connections."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from thv_registry.db.connect import connect
+
+    def probe() -> None:
+        connect(params, application_name=APPLICATION_NAME).close()
+
+    await asyncio.to_thread(probe)  # raises ConnectionFailed with the usual explanation
+    kwargs: dict[str, Any] = dict(params.connect_kwargs())
+    kwargs["application_name"] = APPLICATION_NAME
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        "",
+        kwargs=kwargs,
+        min_size=sizing.min_size,
+        max_size=sizing.max_size,
+        max_lifetime=sizing.max_lifetime_s,
+        timeout=timeout_s,
+        name="thv-registry",
+        open=False,
+    )
+    await pool.open(wait=True, timeout=timeout_s)
+    return pool
+
+
+async def schema_readiness(
+    pool: AsyncConnectionPool[Any],
+    expected_version: int | None,
+    *,
+    table: str = "schema_migrations",
+    timeout_s: float = 2.0,
+) -> str | None:
+    """None when the database answers and the schema is at ``expected_version`` and clean.
+
+    Otherwise one sentence saying why not (for ``/readiness``'s 503).
+    """
+    import psycopg
+    from psycopg import sql
+    from psycopg_pool import PoolTimeout
+
+    query = sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(sql.Identifier(table))
+    try:
+        async with pool.connection(timeout=timeout_s) as conn:
+            try:
+                async with conn.transaction():
+                    row = await (await conn.execute(query)).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return f"the schema has no migration state ({table} is missing)"
+    except PoolTimeout:
+        return f"no database connection within {timeout_s:g} s"
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the database did not answer: {first}"
+    if row is None:
+        return "the schema has no version (no migration applied)"
+    version, dirty = int(row[0]), bool(row[1])
+    if dirty:
+        return f"the schema is dirty at version {version} (a migration failed or is running)"
+    if expected_version is not None and version != expected_version:
+        relation = "newer than" if version > expected_version else "behind"
+        return f"the schema is at version {version}, {relation} this build's {expected_version}"
+    return None
