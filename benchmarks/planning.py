@@ -46,11 +46,13 @@ def write_files(root: Path, n: int) -> dict[int, str]:
 
 
 def _history(sums: dict[int, str]) -> tuple[object, ...]:
-    from thv_registry.migrations.engine.model import HistoryEntry
+    from thv_registry.migrations.engine.model import HistoryDirection, HistoryEntry
 
     now = datetime.now(UTC)
-    rows = [HistoryEntry(0, "", "baseline", None, None, now, now)]
-    rows += [HistoryEntry(v, f"step_{v}", "up", s, v, now, now) for v, s in sums.items()]
+    rows = [HistoryEntry(0, "", HistoryDirection.BASELINE, None, None, now, now)]
+    rows += [
+        HistoryEntry(v, f"step_{v}", HistoryDirection.UP, s, v, now, now) for v, s in sums.items()
+    ]
     return tuple(rows)
 
 

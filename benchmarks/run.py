@@ -7,9 +7,13 @@ Starts a private PostgreSQL in a temp dir (PostgreSQL defaults: fsync and synchr
 generates the migration set in each tool's format, and measures, each command as its own process:
 
   S1  apply all N steps to an empty database (for each --steps size)
-  S2  ``up`` on the up-to-date database (the whole process; median of --s2-runs, interleaved)
-  S3  revert all N (the first --steps size)
+  S2  ``up`` on the up-to-date database (the whole process; median of --s2-runs, interleaved);
+      for the psql rows, a psql session that runs no file
+  S3  revert all N (for each --steps size)
   S4  --races processes running ``up`` at once on an empty database: time, errors, final state
+
+and from them each tool's cost per step, its fixed cost (S2) taken out, at the largest size N:
+apply (S1(N) - S2) / N and revert (S3(N) - S2) / N,
 
 plus planning without a database (discovery, names, checksums) for 1,000 and 10,000 files. Prints
 the table and writes it to benchmarks/results.md (or --out).
@@ -39,9 +43,12 @@ from benchmarks.tools import Tool, all_tools  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DB_PREFIX = "thvbench_"
-S1_S3_LIMIT = 1.3  # × the one-transaction-per-file psql floor
-S2_LIMIT = 1.2  # × the Python floor
+STEP_LIMIT = 1.10  #: apply and revert cost per step: × the in-session psql floor's
+S2_LIMIT = 1.2  #: × the Python floor
 PLAN_LIMIT_S = 1.0
+COMMAND_TIMEOUT_S = 900  #: a command running longer is recorded as an error, not waited for
+#: the peers: the per-step targets ask for no more than the best of them
+PEERS = ("dbmate", "yoyo", "alembic", "sqlmigrate")
 #: S2's floors: key -> (row name, the modules imported before connect; select 1)
 PY_FLOORS = {
     "pyfloor": ("python floor", "psycopg"),
@@ -109,7 +116,12 @@ class Bench:
         """Run the commands one after another; (seconds, None) or (seconds, error text)."""
         t0 = time.perf_counter()
         for cmd in cmds:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=tool.env())
+            try:
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, env=tool.env(), timeout=COMMAND_TIMEOUT_S
+                )
+            except subprocess.TimeoutExpired:
+                return time.perf_counter() - t0, f"{cmd[0]} ran over {COMMAND_TIMEOUT_S} s"
             if proc.returncode != 0:
                 why = _error_line(proc.stderr or proc.stdout)
                 return time.perf_counter() - t0, f"exit {proc.returncode}: {why}"
@@ -123,7 +135,6 @@ class Bench:
             self.results.cells[tool.key, scenario] = Cell(seconds)
 
     def s1(self, tools: list[Tool]) -> None:
-        n0 = self.args.steps[0]
         for n in self.args.steps:
             times: dict[str, list[float]] = {t.key: [] for t in tools}
             errors: dict[str, str] = {}
@@ -131,7 +142,7 @@ class Bench:
                 for tool in tools:
                     if tool.key in errors:
                         continue
-                    keep = n == n0 and r == self.args.repeat - 1
+                    keep = r == self.args.repeat - 1  # S2 and S3 start from it
                     url = self.fresh_db(f"{tool.key}_{n}" if keep else f"{tool.key}_{n}_r{r}")
                     seconds, error = self.run_cmds(tool, tool.up(n, url, self.work))
                     times[tool.key].append(seconds)
@@ -156,8 +167,8 @@ class Bench:
             ]
             for key, (_, mods) in PY_FLOORS.items()
         }
-        # migration tools only: the psql rows keep no state, so they have no "up to date"
-        runnable = [t for t in tools if t.races and not self.failed(t, f"S1/{n0}")]
+        # the psql rows keep no state: their S2 is a session that runs no file
+        runnable = [t for t in tools if not self.failed(t, f"S1/{n0}")]
         samples: dict[str, list[float]] = {t.key: [] for t in runnable}
         samples |= {key: [] for key in floor_cmds}
         errors: dict[str, str] = {}
@@ -166,13 +177,13 @@ class Bench:
                 if tool.key in errors:
                     continue
                 url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
-                seconds, error = self.run_cmds(tool, tool.up(n0, url, self.work))
+                seconds, error = self.run_cmds(tool, tool.noop(n0, url, self.work))
                 if error:
                     errors[tool.key] = error
                 samples[tool.key].append(seconds)
             for key, cmd in floor_cmds.items():
                 t0 = time.perf_counter()
-                subprocess.run(cmd, check=True)
+                subprocess.run(cmd, check=True, timeout=COMMAND_TIMEOUT_S)
                 samples[key].append(time.perf_counter() - t0)
         for tool in runnable:
             self.record(tool, "S2", statistics.median(samples[tool.key]), errors.get(tool.key))
@@ -181,20 +192,23 @@ class Bench:
         self.progress(None, "S2")
 
     def s3(self, tools: list[Tool]) -> None:
-        n0 = self.args.steps[0]
-        runnable = [t for t in tools if not self.failed(t, f"S1/{n0}")]
+        for n in self.args.steps:
+            self._s3(tools, n)
+
+    def _s3(self, tools: list[Tool], n: int) -> None:
+        runnable = [t for t in tools if not self.failed(t, f"S1/{n}")]
         times: dict[str, list[float]] = {t.key: [] for t in runnable}
         errors: dict[str, str] = {}
         for r in range(self.args.repeat):  # round robin, as in S1
             for tool in runnable:
                 if tool.key in errors:
                     continue
-                url = self.url(f"{DB_PREFIX}{tool.key}_{n0}")
+                url = self.url(f"{DB_PREFIX}{tool.key}_{n}")
                 error = None
                 if r:  # apply again (not timed) for the next revert
-                    _, error = self.run_cmds(tool, tool.up(n0, url, self.work))
+                    _, error = self.run_cmds(tool, tool.up(n, url, self.work))
                 if not error:
-                    seconds, error = self.run_cmds(tool, tool.down_all(n0, url, self.work))
+                    seconds, error = self.run_cmds(tool, tool.down_all(n, url, self.work))
                     times[tool.key].append(seconds)
                 if not error and self.count_tables(url):
                     error = f"{self.count_tables(url)} tables left after reverting all"
@@ -202,8 +216,8 @@ class Bench:
                     errors[tool.key] = error
         for tool in runnable:
             seconds = statistics.median(times[tool.key]) if times[tool.key] else 0.0
-            self.record(tool, f"S3/{n0}", seconds, errors.get(tool.key))
-            self.progress(tool, f"S3/{n0}")
+            self.record(tool, f"S3/{n}", seconds, errors.get(tool.key))
+            self.progress(tool, f"S3/{n}")
 
     def s4(self, tools: list[Tool]) -> None:
         n0 = self.args.steps[0]
@@ -220,7 +234,12 @@ class Bench:
                     )
                     for c in cmds
                 ]
-                outs = [p.communicate() for p in procs]
+                try:
+                    outs = [p.communicate(timeout=COMMAND_TIMEOUT_S) for p in procs]
+                except subprocess.TimeoutExpired:
+                    for p in procs:
+                        p.kill()
+                    outs = [p.communicate() for p in procs]
                 seconds = time.perf_counter() - t0
                 # some tools (sql-migrate) say why on stdout
                 failed = [
@@ -289,12 +308,14 @@ def _fmt(cell: Cell | None, floor: float | None) -> str:
 
 def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
     args, res = bench.args, bench.results
-    n0 = args.steps[0]
-    scenarios = [f"S1/{n}" for n in args.steps] + ["S2", f"S3/{n0}"]
+    n0, big = args.steps[0], args.steps[-1]
+    scenarios = [f"S1/{n}" for n in args.steps] + ["S2"] + [f"S3/{n}" for n in args.steps]
     scenarios += [f"S4/{r}" for r in args.races]
     titles = {f"S1/{n}": f"S1 apply {n}" for n in args.steps}
-    titles |= {"S2": "S2 up, up to date", f"S3/{n0}": f"S3 revert {n0}"}
+    titles |= {f"S3/{n}": f"S3 revert {n}" for n in args.steps}
+    titles |= {"S2": "S2 up, up to date"}
     titles |= {f"S4/{r}": f"S4 {r} racing ({n0})" for r in args.races}
+    kinds = ("apply", "revert")
 
     def floor_of(scenario: str) -> float | None:
         key = "pyfloor" if scenario == "S2" else "psqltx"
@@ -302,30 +323,37 @@ def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
             scenario = f"S1/{n0}"
         return _seconds(res.cells.get((key, scenario)))
 
-    rows = [["tool", *(titles[s] for s in scenarios)]]
+    rows = [["tool", *(titles[s] for s in scenarios), *(f"{k} per step" for k in kinds)]]
     for tool in tools:
         why = tool.unavailable()
         if why:
-            rows.append([tool.label, f"n/a ({why})"] + [""] * (len(scenarios) - 1))
+            rows.append([tool.label, f"n/a ({why})"] + [""] * (len(rows[0]) - 2))
             continue
         row = [tool.label]
         for s in scenarios:
-            if not tool.races and (s == "S2" or s.startswith("S4")):
+            if not tool.races and s.startswith("S4"):
                 row.append("–")
+            elif not tool.races and s == "S2":  # psql: a session that runs no file
+                row.append(_fmt(res.cells.get((tool.key, s)), None))
             else:
                 row.append(_fmt(res.cells.get((tool.key, s)), floor_of(s)))
+        for kind in kinds:
+            cost = per_step(res, tool.key, kind, big)
+            row.append(_fmt_step(cost, per_step(res, "psqltx", kind, big)))
         rows.append(row)
     for key, (name, mods) in PY_FLOORS.items():  # S2 only, against the plain Python floor
-        pyrow = [f"{name}: import {mods}; connect; select 1"] + ["–"] * len(scenarios)
+        pyrow = [f"{name}: import {mods}; connect; select 1"] + ["–"] * (len(rows[0]) - 1)
         pyrow[1 + scenarios.index("S2")] = _fmt(res.cells.get((key, "S2")), floor_of("S2"))
         rows.append(pyrow)
 
     lines = header + ["", *_table(rows), ""]
     lines.append(
-        "Ratios: S1, S3 and S4 against the psql one-transaction-per-file floor (S4: of S1 at "
-        f"{n0}); S2 against the Python floor."
+        "Ratios: S1, S3 and S4 against the psql floor, one transaction per file (S4: of S1 at "
+        f"{n0}); S2 against the plain Python floor. Per step, each tool's fixed cost (its own S2) "
+        f"taken out: apply (S1({big}) - S2) / {big}, revert (S3({big}) - S2) / {big}, against "
+        "the psql floor's (its S2: a psql session that runs no file)."
     )
-    lines += ["", "Targets (ours):", "", *_table(targets(bench, floor_of))]
+    lines += ["", "Targets (ours):", "", *_table(targets(bench, tools, floor_of))]
     for tool in tools:
         if tool.note and not tool.unavailable():
             res.notes.append(tool.note)
@@ -334,40 +362,97 @@ def render(bench: Bench, tools: list[Tool], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def targets(bench: Bench, floor_of: Callable[[str], float | None]) -> list[list[str]]:
+def per_step(res: Results, key: str, kind: str, n: int) -> float | None:
+    """A tool's cost per step, its fixed cost taken out: (S1(n) - S2) / n, or S3's for revert."""
+    whole = res.cells.get((key, f"{'S1' if kind == 'apply' else 'S3'}/{n}"))
+    fixed = res.cells.get((key, "S2"))
+    if not _measured(whole) or not _measured(fixed):
+        return None
+    assert whole is not None and whole.seconds is not None
+    assert fixed is not None and fixed.seconds is not None
+    return (whole.seconds - fixed.seconds) / n
+
+
+def targets(
+    bench: Bench, tools: list[Tool], floor_of: Callable[[str], float | None]
+) -> list[list[str]]:
     args, res = bench.args, bench.results
-    n0 = args.steps[0]
-    rows = [["target", "measured", "limit", "met"]]
+    big = args.steps[-1]
+    labels = {t.key: t.label for t in tools}
+    rows = [["target", "ours", "floor", "ratio", "limit", "met"]]
 
-    def ratio_row(scenario: str, title: str, limit: float | None, floor_key: str = "") -> None:
-        """Ours against the scenario's floor, or `floor_key`'s; no limit: informational."""
-        cell = res.cells.get(("thv", scenario))
-        floor = _seconds(res.cells.get((floor_key, scenario))) if floor_key else floor_of(scenario)
-        if cell is None or cell.seconds is None or not floor or cell.text == "error":
-            shown = "not measured" if cell is None else "error"
-            rows.append([title, shown, *(("–", "info") if limit is None else (f"{limit}×", "no"))])
+    def row(
+        title: str,
+        ours: float | None,
+        floor: float | None,
+        floor_name: str,
+        limit: float | None,
+        unit: str,
+    ) -> None:
+        """Ours against a floor; no limit: informational."""
+        shown = _unit(ours, unit) if ours is not None else "not measured"
+        floor_text = f"{_unit(floor, unit)} ({floor_name})" if floor is not None else floor_name
+        if ours is None or floor is None or floor <= 0:  # <= 0: sizes too small to tell
+            verdict = "info" if limit is None else "not measured"
+            rows.append([title, shown, floor_text, "–", _limit(limit), verdict])
             return
-        ratio = cell.seconds / floor
-        verdict = ("–", "info") if limit is None else (f"≤ {limit}×", _yes(ratio <= limit))
-        rows.append([title, f"{ratio:.2f}×", *verdict])
+        ratio = ours / floor
+        verdict = "info" if limit is None else _yes(ratio <= limit)
+        rows.append([title, shown, floor_text, f"{ratio:.2f}×", _limit(limit), verdict])
 
-    for n in args.steps:
-        ratio_row(f"S1/{n}", f"S1 apply {n} vs psql one-tx-per-file", S1_S3_LIMIT)
-    ratio_row("S2", "S2 up-to-date `up` vs Python floor", S2_LIMIT)
-    ratio_row("S2", "S2 ours vs the Python floor with the CLI's libraries", None, "pylibfloor")
-    ratio_row(f"S3/{n0}", f"S3 revert {n0} vs psql one-tx-per-file", S1_S3_LIMIT)
+    for kind, formula in (
+        ("apply", f"(S1({big}) - S2) / {big}"),
+        ("revert", f"(S3({big}) - S2) / {big}"),
+    ):
+        ours = per_step(res, "thv", kind, big)
+        floor = per_step(res, "psqltx", kind, big)
+        row(
+            f"{kind} cost per step, {formula}, vs the psql floor's",
+            ours,
+            floor,
+            "psql floor" if floor is not None else "psql floor not measured",
+            STEP_LIMIT,
+            "ms",
+        )
+        # a cost at or below zero is noise (sizes too small to tell steps from start-up)
+        peers = {k: c for k in PEERS if (c := per_step(res, k, kind, big)) is not None and c > 0}
+        best = min(peers, key=lambda k: peers[k]) if peers else None
+        row(
+            f"{kind} cost per step vs the best peer's",
+            ours,
+            peers[best] if best else None,
+            labels[best] if best else "no peer measured",
+            1.0,
+            "ms",
+        )
+    s2 = _seconds(res.cells.get(("thv", "S2")))
+    row(
+        "S2 no-op `up` vs the plain Python floor", s2, floor_of("S2"), "python floor", S2_LIMIT, "s"
+    )
+    row(
+        "S2 no-op `up` vs the Python floor with the CLI's libraries",
+        s2,
+        _seconds(res.cells.get(("pylibfloor", "S2"))),
+        "python floor + libraries",
+        None,
+        "s",
+    )
     for r in args.races:
         cell = res.cells.get(("thv", f"S4/{r}"))
         ok = cell is not None and cell.errors == 0 and "tables" not in cell.text
-        rows.append([f"S4 {r} racing: zero errors", cell.text if cell else "?", "0", _yes(ok)])
+        rows.append(
+            [f"S4 {r} racing: zero errors", cell.text if cell else "?", "–", "–", "0", _yes(ok)]
+        )
     if res.planning:
-        big = res.planning[-1]
+        last = res.planning[-1]
         rows.append(
             [
-                f"planning {big.n:,} files (discovery, names, checksums, plan)",
-                f"{big.seconds:.3f} s",
+                f"planning {last.n:,} files (discovery, names, checksums, plan)",
+                f"{last.seconds:.3f} s",
+                "–",
+                "–",
                 f"< {PLAN_LIMIT_S:g} s",
-                _yes(big.seconds < PLAN_LIMIT_S),
+                _yes(last.seconds < PLAN_LIMIT_S),
             ]
         )
         per = [
@@ -375,17 +460,40 @@ def targets(bench: Bench, floor_of: Callable[[str], float | None]) -> list[list[
             for p in res.planning
         ]
         pad = res.planning_big_pad
-        flat = pad is not None and _peak(pad) - _peak(big) < 1_000_000
-        grown = f"{(_peak(pad) - _peak(big)) / 1e6:+.2f} MB" if pad else "?"
+        flat = pad is not None and _peak(pad) - _peak(last) < 1_000_000
+        grown = f"{(_peak(pad) - _peak(last)) / 1e6:+.2f} MB" if pad else "?"
         rows.append(
             [
                 "planning memory flat (peak per file; files 16× bigger)",
                 f"{'; '.join(per)}; 16× bigger files {grown}",
+                "–",
+                "–",
                 "no file contents held",
                 _yes(flat),
             ]
         )
     return rows
+
+
+def _fmt_step(cost: float | None, floor: float | None) -> str:
+    if cost is None:
+        return "–"
+    text = f"{cost * 1000:.2f} ms"
+    return text + (f" ({cost / floor:.2f}×)" if floor and floor > 0 else "")
+
+
+def _measured(cell: Cell | None) -> bool:
+    return cell is not None and cell.seconds is not None and cell.text != "error"
+
+
+def _unit(seconds: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{seconds * 1000:.2f} ms"
+    return f"{seconds:.2f} s" if seconds >= 0.995 else f"{seconds * 1000:.0f} ms"
+
+
+def _limit(limit: float | None) -> str:
+    return "–" if limit is None else f"≤ {limit:.2f}×"
 
 
 def _error_line(text: str) -> str:

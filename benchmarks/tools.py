@@ -69,6 +69,10 @@ class Tool:
     def down_all(self, n: int, url: str, work: Path) -> list[list[str]]:
         raise NotImplementedError
 
+    def noop(self, n: int, url: str, work: Path) -> list[list[str]]:
+        """S2, the fixed cost of one run: ``up`` on the up-to-date database of S1(n)."""
+        return self.up(n, url, work)
+
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
@@ -286,6 +290,9 @@ class PsqlFloor(Tool):
     def _cmd(self, url: str, script: Path) -> list[str]:
         return [str(self.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(script)]
 
+    def noop(self, n: int, url: str, work: Path) -> list[list[str]]:
+        return [_psql_noop(self.psql, url)]
+
     def up(self, n: int, url: str, work: Path) -> list[list[str]]:
         kind = "up_per_file" if self.per_file else "up_one_tx"
         return [self._cmd(url, self.scripts[n][kind])]
@@ -308,6 +315,9 @@ class PsqlPerProcess(Tool):
     def warmup(self) -> list[str]:
         return [str(self.psql), "--version"]
 
+    def noop(self, n: int, url: str, work: Path) -> list[list[str]]:
+        return [_psql_noop(self.psql, url)]
+
     def _cmds(self, url: str, files: list[Path]) -> list[list[str]]:
         base = [str(self.psql), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"]
         return [[*base, str(f)] for f in files]
@@ -319,6 +329,11 @@ class PsqlPerProcess(Tool):
     def down_all(self, n: int, url: str, work: Path) -> list[list[str]]:
         files = [self.sets[n] / f"{i:06d}_step_{i}.down.sql" for i in range(n, 0, -1)]
         return self._cmds(url, files)
+
+
+def _psql_noop(psql: Path, url: str) -> list[str]:
+    """A psql session that runs no file (S2 of the psql rows: what the per-step cost excludes)."""
+    return [str(psql), "-X", "-q", "-d", url, "-c", "select 1"]
 
 
 def all_tools(psql: Path) -> list[Tool]:

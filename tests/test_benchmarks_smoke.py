@@ -23,4 +23,9 @@ def test_benchmark_quick_run_prints_the_table(tmp_path: Path) -> None:
     assert "| tool " in proc.stdout and "thv-registry-api" in proc.stdout
     assert "psql floor: one transaction per file" in proc.stdout
     assert "Targets (ours):" in proc.stdout
+    # the per-step costs (fixed cost taken out), ours and the psql floor's, and their targets
+    assert "| apply per step " in proc.stdout and "| revert per step " in proc.stdout
+    assert "apply cost per step, (S1(5) - S2) / 5, vs the psql floor's" in proc.stdout
+    assert "revert cost per step, (S3(5) - S2) / 5, vs the psql floor's" in proc.stdout
+    assert "| ≤ 1.10× " in proc.stdout and "no peer measured" in proc.stdout  # --only thv
     assert out.read_text() == proc.stdout
