@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from conftest import TestDatabase
+from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import (
     DirtyDatabase,
@@ -187,7 +188,9 @@ def test_failed_non_transactional_step_stays_dirty_and_blocks(
     assert "c" in database.tables()  # the statement before the failure stays: not transactional
     with pytest.raises(DirtyDatabase) as dirty:
         m.apply(Up())
-    assert "migrate force 3" in str(dirty.value) and "migrate force 2" in str(dirty.value)
+    recovery = dirty.value.recovery
+    assert recovery is not None and (recovery.if_finished, recovery.if_undone) == (3, 2)
+    assert "migrate force 3" in describe(dirty.value) and "migrate force 2" in describe(dirty.value)
 
 
 def test_explicit_transaction_in_file(database: TestDatabase, tmp_path: Path) -> None:
@@ -341,7 +344,8 @@ def test_permission_denied_names_the_user(database: TestDatabase, tmp_path: Path
         )
         with pytest.raises(PermissionDenied) as err:
             m.apply(Up())
-        assert role in str(err.value) and "CREATE" in str(err.value)
+        assert err.value.user == role and err.value.needed_for == "state_tables"
+        assert role in describe(err.value) and "CREATE" in describe(err.value)
         assert database.tables() == set()
     finally:
         with psycopg.connect(database.server.conninfo(), autocommit=True) as admin:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conftest import THREE_TABLES, write_migrations
+from thv_registry.cli.hints import describe
 from thv_registry.errors import ExitCode
 from thv_registry.migrations.engine.model import (
     HistoryEntry,
@@ -87,7 +88,8 @@ def test_dirty_row_is_the_failed_step() -> None:
     history = [hist(0, "baseline", None), hist(1, "up", 1, "s1"), hist(2, "up", 2, finished=False)]
     up = compute_status([mig(1), mig(2)], VersionState(2, True), history, {})
     assert states(up)[2] == "dirty" and up.outlook is Outlook.DIRTY
-    assert "force 2" in str(up.problem) and "force 1" in str(up.problem)
+    assert up.refusal is not None and up.problem == up.refusal.message
+    assert "force 2" in describe(up.refusal) and "force 1" in describe(up.refusal)
     # a failed down of 2 leaves the database dirty at 1; the half-reverted step is 2
     history = [hist(0, "baseline", None), hist(1, "up", 1), hist(2, "up", 2),
                hist(2, "down", 1, finished=False)]  # fmt: skip

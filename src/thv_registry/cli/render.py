@@ -218,8 +218,17 @@ def _summary(status: Status) -> str:
         what = "1 pending migration" if pending == 1 else f"{pending} pending migrations"
         return f"{what}: `migrate up` applies {'it' if pending == 1 else 'them'}."
     if status.outlook.value == "dirty":
-        return str(status.problem)
-    return f"`migrate up` would refuse: {status.problem}"
+        return _problem(status) or ""
+    return f"`migrate up` would refuse: {_problem(status)}"
+
+
+def _problem(status: Status) -> str | None:
+    """Why ``up`` would refuse, with what to do (worded here from the refusal's fields)."""
+    if status.refusal is None:
+        return status.problem
+    from thv_registry.cli.hints import describe
+
+    return describe(status.refusal)
 
 
 def status_json(status: Status, *, target: str) -> dict[str, Any]:
@@ -229,7 +238,7 @@ def status_json(status: Status, *, target: str) -> dict[str, Any]:
         "version": status.current.version,
         "dirty": status.current.dirty,
         "outlook": status.outlook.value,
-        "problem": status.problem,
+        "problem": _problem(status),
         "pending": len(status.pending),
         "migrations": [
             {

@@ -11,7 +11,6 @@ not get within ``lock_timeout`` (the runner names them in its failure message).
 from __future__ import annotations
 
 import logging
-import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from thv_registry.errors import LockTimeout
+from thv_registry.migrations.engine.lockmodes import conflicts, from_server
+from thv_registry.redact import mask_password_literals
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,6 +42,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ADVISORY_LOCK_ID_SALT = 1486364155  # golang-migrate database/util.go
+#: the start of the application_name of this tool's sessions (``Migrator.application_name``)
+OUR_APPLICATION_PREFIX = "thv-registry-api"
 POLL_INTERVAL_S = 0.1
 
 
@@ -93,6 +96,21 @@ class LockHolder:
         state = f"{self.state}{running}"
         return f"pid {self.pid} ({app}, user {self.user}, from {where}{since}, {state})"
 
+    @property
+    def golang_migrate(self) -> bool:
+        """Whether the holder looks like golang-migrate (or the Go server, which embeds it).
+
+        Only golang-migrate and this tool take this lock. This tool names its sessions
+        (``application_name`` ``thv-registry-api ...``); golang-migrate's driver sets none
+        unless its URL does, and its own queries name the table quoted with its schema
+        (``"public"."schema_migrations"``) or take the lock (``pg_advisory_lock``).
+        """
+        app = self.application_name.lower()
+        if app.startswith(OUR_APPLICATION_PREFIX):
+            return False
+        query = (self.query or "").lower()
+        return not app or "migrate" in app or "pg_advisory_lock(" in query or '"."' in query
+
 
 @contextmanager
 def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) -> Iterator[None]:
@@ -106,10 +124,9 @@ def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) 
             raise LockTimeout(
                 f"Another migration holds the migration lock (advisory lock {key}) and did not "
                 f"release it within {timeout_s:g} s: {who}.",
-                hint="Wait for it to finish and run again, or wait longer with --lock-wait "
-                "SECONDS (config: migrations.lockWaitSeconds). If that session is stuck, end it "
-                f"with SELECT pg_terminate_backend({holder.pid if holder else 'PID'}); its "
-                "transactional step is rolled back.",
+                key=key,
+                timeout_s=timeout_s,
+                holder=holder,
             )
         if not announced:
             holder = find_holder(conn, key)
@@ -164,37 +181,6 @@ def find_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:
     return LockHolder(*row) if row else None
 
 
-#: Which table lock modes conflict with each mode (PostgreSQL docs, "Table-Level Locks").
-_CONFLICTS = {
-    "ACCESS SHARE": {"ACCESS EXCLUSIVE"},
-    "ROW SHARE": {"EXCLUSIVE", "ACCESS EXCLUSIVE"},
-    "ROW EXCLUSIVE": {"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"},
-    "SHARE UPDATE EXCLUSIVE": {
-        "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"
-    },
-    "SHARE": {
-        "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
-        "ACCESS EXCLUSIVE",
-    },
-    "SHARE ROW EXCLUSIVE": {
-        "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
-        "ACCESS EXCLUSIVE",
-    },
-    "EXCLUSIVE": {
-        "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
-        "EXCLUSIVE", "ACCESS EXCLUSIVE",
-    },
-}  # fmt: skip
-_ALL_MODES = frozenset({*_CONFLICTS, "ACCESS EXCLUSIVE"})
-
-
-def conflicts(wanted: str, held: str) -> bool:
-    """True when a lock in mode ``held`` blocks a request for mode ``wanted``."""
-    if wanted == "ACCESS EXCLUSIVE":
-        return held in _ALL_MODES
-    return held in _CONFLICTS.get(wanted, _ALL_MODES)
-
-
 @dataclass(frozen=True)
 class TableLockHolder:
     """A session holding a table lock that conflicts with one a migration statement wants."""
@@ -231,13 +217,10 @@ class TableLockHolder:
         return ", ".join(parts)
 
 
-_PASSWORD_LITERAL = re.compile(r"(?i)\b(PASSWORD\s+)E?'(?:[^'\\]|''|\\.)*'")
-
-
 def shown_query(query: str, limit: int) -> str:
     """Another session's query for a message: one line, at most ``limit`` characters, and the
     literal after a PASSWORD keyword masked (CREATE/ALTER ROLE), so no password reaches a log."""
-    text = _PASSWORD_LITERAL.sub(r"\1'********'", " ".join(query.split()))
+    text = mask_password_literals(" ".join(query.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -272,7 +255,7 @@ def table_lock_holders(
     holders: list[TableLockHolder] = []
     seen: set[tuple[int, str]] = set()
     for name, pid, mode, *rest in rows:
-        mode = _mode_name(mode)
+        mode = from_server(mode)
         if (pid, name) in seen or not conflicts(wanted[name], mode):
             continue
         seen.add((pid, name))
@@ -329,15 +312,3 @@ def long_transactions(conn: psycopg.Connection[Any], older_than_s: float) -> lis
         (older_than_s,),
     ).fetchall()
     return [TableLockHolder(*row) for row in rows]
-
-
-def _mode_name(server_mode: str) -> str:
-    """``AccessShareLock`` (pg_locks) -> ``ACCESS SHARE`` (the documentation's name)."""
-    words, word = [], ""
-    for ch in server_mode.removesuffix("Lock"):
-        if ch.isupper() and word:
-            words.append(word)
-            word = ""
-        word += ch
-    words.append(word)
-    return " ".join(words).upper()

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from thv_registry.errors import ConnectionFailed, PlanRefused, StateChanged
+from thv_registry.errors import ConnectionLost, StateChanged, UnknownVersion
+from thv_registry.migrations.engine.lock import OUR_APPLICATION_PREFIX
 from thv_registry.migrations.engine.model import (
     DatabaseView,
     ForceResult,
@@ -29,8 +30,9 @@ from thv_registry.migrations.engine.model import (
 if TYPE_CHECKING:
     import psycopg
 
-    from thv_registry.config import ConnectionParams
+    from thv_registry.db.connect import ConnectionParams
     from thv_registry.migrations.engine.source import Source
+    from thv_registry.migrations.engine.state import StateStore
 
     Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_WAIT_S = 15.0  #: how long to wait for the advisory lock (golang-migrate's default)
 DEFAULT_LOCK_TIMEOUT_MS = 5000  #: PostgreSQL lock_timeout inside transactional steps
 DEFAULT_LOCK_RETRIES = 3  #: extra attempts of a step that hit lock_timeout
-APPLICATION_NAME = "thv-registry-api migrate"
+APPLICATION_NAME = f"{OUR_APPLICATION_PREFIX} migrate"  #: how other sessions see ours
 
 
 class Migrator:
@@ -70,10 +72,8 @@ class Migrator:
 
     def version(self) -> VersionState:
         """The version and dirty flag now (no lock, no writes)."""
-        from thv_registry.migrations.engine import state
-
         with self._connect() as conn:
-            return state.read_version(conn, self.migrations_table)
+            return self._store(conn).read_version()
 
     def plan(self, request: Request) -> Plan:
         """Plan ``request`` from the current state without writing anything.
@@ -84,13 +84,12 @@ class Migrator:
         failed one, which stays dirty after its migrator is gone.
         """
         with self._connect() as conn, self._connection_kept(conn):
-            plan = self._plan(conn, request, settle=True)
+            plan = self._plan(self._store(conn), request, settle=True)
         accept: frozenset[int] = getattr(request, "accept_changed", frozenset())
         for version in sorted(accept - {c.version for c in plan.accepted}):
             log.warning(
-                "--accept-changed %d: the file of version %d has not changed since it was "
+                "accepting a changed file of version %d: it has not changed since it was "
                 "applied (or it is not applied, or was applied by another tool); nothing to accept",
-                version,
                 version,
             )
         return plan
@@ -101,16 +100,15 @@ class Migrator:
         A dirty version is read again under the lock (see :meth:`plan`); nothing is written.
         """
         with self._connect() as conn:
-            current, history = self._read(conn, settle=True)
+            current, history = self._read(self._store(conn), settle=True)
             return current, history, self._checksums(current, history)
 
     def inspect(self, *, history_rows: int = 5) -> DatabaseView:
         """The version, the last history rows and the tables of the schema (shown before force)."""
-        from thv_registry.migrations.engine import state
-
         with self._connect() as conn:
-            current, history = self._read(conn)
-            schema, tables = state.list_tables(conn)
+            store = self._store(conn)
+            current, history = self._read(store)
+            schema, tables = store.list_tables()
         recent = history[-history_rows:] if history_rows else ()
         return DatabaseView(current, recent, schema, tables)
 
@@ -121,10 +119,11 @@ class Migrator:
         if self.source.get(version) is None:
             versions = [m.version for m in self.source.migrations]
             span = f"{min(versions)} to {max(versions)}" if versions else "none"
-            raise PlanRefused(
+            raise UnknownVersion(
                 f"Cannot force version {version}: the migration set ({self.source.origin}) has "
                 f"no migration {version} (its versions: {span}). Nothing was changed.",
-                hint="Force one of the versions of the migration set, or -1 for no version.",
+                version=version,
+                purpose="force",
             )
         return version
 
@@ -148,21 +147,19 @@ class Migrator:
         """
         from thv_registry.migrations.engine import runner
 
-        with self._connect() as conn, self._connection_kept(conn), self._locked(conn):
-            plan = self._plan(conn, request)
+        with self._connect() as conn, self._connection_kept(conn), self._locked(conn) as store:
+            plan = self._plan(store, request)
             if confirmed is not None and not _same_steps(plan, confirmed):
                 raise StateChanged(
                     "The database changed while the plan was being confirmed: it was at "
                     f"{_v(confirmed.current.version)} and is now at {_v(plan.current.version)}"
-                    f"{' (dirty)' if plan.current.dirty else ''}; nothing was run.",
-                    hint="Run the command again to see the new plan.",
+                    f"{' (dirty)' if plan.current.dirty else ''}; nothing was run."
                 )
             if before_run is not None and not plan.is_empty:
                 before_run(plan)
             return runner.run(
-                conn,
+                store,
                 plan,
-                table=self.migrations_table,
                 lock_timeout_ms=self.lock_timeout_ms,
                 lock_retries=self.lock_retries,
                 on_step=on_step,
@@ -174,12 +171,9 @@ class Migrator:
         Runs under the migration lock. Unfinished steps in the history are closed as interrupted.
         :param confirmed: the state a person saw when confirming; if it moved, ``StateChanged``.
         """
-        from thv_registry.migrations.engine import state
-
         target = self.force_target(version)
-        table = self.migrations_table
-        with self._connect() as conn, self._connection_kept(conn), self._locked(conn):
-            current = state.read_version(conn, table)
+        with self._connect() as conn, self._connection_kept(conn), self._locked(conn) as store:
+            current = store.read_version()
             if confirmed is not None and (current.version, current.dirty) != (
                 confirmed.version,
                 confirmed.dirty,
@@ -188,45 +182,35 @@ class Migrator:
                     "The database changed while the force was being confirmed: it was at "
                     f"{_v(confirmed.version)}{' (dirty)' if confirmed.dirty else ''} and is now "
                     f"at {_v(current.version)}{' (dirty)' if current.dirty else ''}; nothing was "
-                    "changed.",
-                    hint="Run the command again to see the database as it is now.",
+                    "changed."
                 )
             with conn.transaction():
-                if not state.tables_exist(conn, table):
-                    state.ensure_tables(conn, table, current=current.version)
-                closed = state.close_open_history(conn, table)
-                state.set_version(conn, table, target, dirty=False)
+                if not store.tables_exist():
+                    store.ensure_tables(current=current.version)
+                closed = store.close_open_history()
+                store.set_version(target, dirty=False)
                 migration = self.source.get(target) if target is not None else None
-                state.record_history(
-                    conn,
-                    table,
-                    version=target or 0,
-                    name=migration.name if migration else "",
-                    direction=HistoryDirection.FORCE,
-                    checksum=None,
-                    resulting_version=target,
-                )
+                name = migration.name if migration else ""
+                store.record_history((target or 0, name, HistoryDirection.FORCE, None, target))
         log.warning(
             "forced %s (was %s%s) without running any migration; recorded in %s",
             _v(target),
             _v(current.version),
             ", dirty" if current.dirty else "",
-            state.history_table(table),
+            store.history_table,
         )
         return ForceResult(current, target, closed)
 
     # -- internals -------------------------------------------------------------------------------
 
     def _read(
-        self, conn: Conn, *, settle: bool = False
+        self, store: StateStore, *, settle: bool = False
     ) -> tuple[VersionState, tuple[HistoryEntry, ...]]:
         """The version and history; ``settle``: a dirty version is read again under the lock."""
-        from thv_registry.migrations.engine import state
-
-        current, history = state.read_state(conn, self.migrations_table)
+        current, history = store.read_state()
         if settle and current.dirty:  # a step in progress, or a failed one: see plan()
-            with self._locked(conn):
-                current, history = state.read_state(conn, self.migrations_table)
+            with self._locked(store.conn) as locked:
+                current, history = locked.read_state()
         return current, history
 
     def _checksums(
@@ -245,12 +229,18 @@ class Migrator:
             if v in by_version
         }
 
-    def _plan(self, conn: Conn, request: Request, *, settle: bool = False) -> Plan:
+    def _plan(self, store: StateStore, request: Request, *, settle: bool = False) -> Plan:
         from thv_registry.migrations.engine import planner
 
-        current, history = self._read(conn, settle=settle)
+        current, history = self._read(store, settle=settle)
         checksums = None if current.dirty else self._checksums(current, history)
         return planner.plan(request, self.source.migrations, current, history, checksums)
+
+    def _store(self, conn: Conn, schema: str | None = None) -> StateStore:
+        """The state tables; without ``schema``, the current one (learnt by the first read)."""
+        from thv_registry.migrations.engine.state import StateStore
+
+        return StateStore(conn, self.migrations_table, schema)
 
     def _connect(self) -> Conn:
         from thv_registry.db.connect import connect
@@ -272,17 +262,15 @@ class Migrator:
                 raise
             from thv_registry.db.connect import one_line
 
-            raise ConnectionFailed(
+            raise ConnectionLost(
                 f"The connection to the database at {self.params.describe()} was lost before "
-                f"any migration step started: {one_line(str(exc))}. Nothing was changed.",
-                hint="The session was ended by an administrator (pg_terminate_backend), a server "
-                "restart or a network failure; run the command again when the server is "
-                "reachable.",
+                f"any migration step started: {one_line(str(exc))}. Nothing was changed."
             ) from exc
 
     @contextmanager
-    def _locked(self, conn: Conn) -> Iterator[None]:
-        """Hold the migration lock, on a session set up for changing the database.
+    def _locked(self, conn: Conn) -> Iterator[StateStore]:
+        """Hold the migration lock, on a session set up for changing the database; yield the
+        state tables in the schema the lock key was made from (read once, here).
 
         PostgreSQL 14+: if this process dies (kill -9), the server notices within a second and
         cancels the running statement, instead of finishing it and holding its locks meanwhile.
@@ -294,9 +282,10 @@ class Migrator:
             "SELECT set_config('client_connection_check_interval', '1000', false) "
             "WHERE current_setting('server_version_num')::int >= 140000"
         )
-        key = lock.lock_key(lock.current_schema(conn), self.migrations_table, self.params.dbname)
+        schema = lock.current_schema(conn)
+        key = lock.lock_key(schema, self.migrations_table, self.params.dbname)
         with lock.advisory_lock(conn, key, timeout_s=self.lock_wait_s):
-            yield
+            yield self._store(conn, schema)
 
 
 def _same_steps(a: Plan, b: Plan) -> bool:

@@ -62,7 +62,7 @@ class HistoryDirection(StrEnum):
     DOWN = "down"  #: a migration reverted
     FORCE = "force"  #: the version set by ``force`` (nothing ran)
     BASELINE = "baseline"  #: the version found when the history table was created
-    ACCEPT = "accept"  #: a changed file's new checksum accepted (``--accept-changed``)
+    ACCEPT = "accept"  #: a changed file's new checksum accepted (``accept_changed``)
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class Up:
     """Apply the next ``n`` pending migrations; ``n == 0`` (or ``None``) means all of them.
 
     ``accept_changed``: versions whose file changed since they were applied and may still run
-    (``--accept-changed``); the new checksum is recorded in the history.
+    (a request of the CLI's accept option); the new checksum is recorded in the history.
     """
 
     n: int | None = None
@@ -180,7 +180,7 @@ class Plan:
     request: Request
     current: VersionState
     steps: tuple[Step, ...]
-    #: changed files accepted with ``--accept-changed``: recorded as 'accept' rows before the steps
+    #: changed files accepted by the request: recorded as 'accept' rows before the steps
     accepted: tuple[ChangedFile, ...] = ()
 
     @property

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from thv_registry.errors import (
     ChecksumMismatch,
     DirtyDatabase,
+    DirtyRecovery,
     MissingDownFile,
     MissingFromSource,
     NotEnoughApplied,
     OutOfOrder,
-    PlanRefused,
+    UnknownVersion,
 )
 from thv_registry.migrations.engine.model import (
     ChangedFile,
@@ -42,6 +43,8 @@ __all__ = [
     "dirty_error",
 ]
 
+NIL_VERSION = -1  #: golang-migrate's "no version", as ``force -1`` takes it
+
 
 def plan(
     request: Request,
@@ -65,18 +68,18 @@ def plan(
             f"The database is at version {current.version}, but the migration set has no "
             f"migration {current.version} (it has {_span(by_version)}). The database was "
             "probably migrated with a newer set of files; nothing was run.",
-            hint="Run the release whose migrations include that version, or pass "
-            "--migrations-dir with the right directory.",
+            version=current.version,
         )
     applied = applied_versions(by_version, current, history)
     accepted: tuple[ChangedFile, ...] = ()
     if isinstance(request, Up | Goto):
         strangers = sorted(request.accept_changed - set(by_version))
         if strangers:
-            raise PlanRefused(
-                f"--accept-changed {strangers[0]}: the migration set has no migration "
-                f"{strangers[0]} (it has {_span(by_version)}); nothing was run.",
-                hint="Name the version of the changed file that `migrate status` reports.",
+            raise UnknownVersion(
+                f"Cannot accept a changed file of version {strangers[0]}: the migration set has "
+                f"no migration {strangers[0]} (it has {_span(by_version)}); nothing was run.",
+                version=strangers[0],
+                purpose="accept_changed",
             )
         upward = isinstance(request, Up) or request.version >= (current.version or 0)
         if upward and checksums is not None:
@@ -188,15 +191,11 @@ def _check_changed(
             f"{c.actual[:12]} now)"
             for c in refused
         )
-        flags = " ".join(f"--accept-changed {c.version}" for c in refused)
         raise ChecksumMismatch(
             f"{'An applied migration file has' if one else 'Applied migration files have'} "
             f"changed since {'it was' if one else 'they were'} applied: {listed}. Editing an "
             "applied migration does not change the databases it already ran on; nothing was run.",
             changed=refused,
-            hint="Restore the file as it was (e.g. git checkout) and put the change in a new "
-            "migration; or, if the edit changes nothing that ran (comments, formatting), accept it "
-            f"with `{flags}` (the new checksum is recorded in the history).",
         )
     return tuple(c for c in changed if c.version in accept)
 
@@ -212,8 +211,8 @@ def _up_steps(
             f"current version {current.version} but {'was' if len(behind) == 1 else 'were'} "
             "never applied (added after later migrations ran). golang-migrate would skip "
             f"{'it' if len(behind) == 1 else 'them'} silently; nothing was run.",
-            hint="Renumber the file(s) above the current version (e.g. with the next free "
-            "number) so they run in order, then run up again.",
+            versions=[m.version for m in behind],
+            current=current.version or 0,
         )
     return [Step(m, Direction.UP, m.version) for m in pending[:n]]
 
@@ -224,21 +223,21 @@ def _down_steps(by_version: dict[int, Migration], applied: set[int], n: int | No
         raise NotEnoughApplied(
             f"Cannot revert {n} migration(s): only {len(order)} "
             f"{'is' if len(order) == 1 else 'are'} applied; nothing was run.",
-            hint=f"Use --num-steps {len(order)} (or 0) to revert all of them."
-            if order
-            else "The database has no version; there is nothing to revert.",
+            requested=n,
+            applied=len(order),
         )
     chosen = order[:n]
     steps: list[Step] = []
     for i, version in enumerate(chosen):
         migration = by_version[version]
         if migration.down is None:
+            missing = migration.up.origin.replace(".up.sql", ".down.sql")
             raise MissingDownFile(
-                f"Cannot revert {migration.label}: it has no down file "
-                f"({migration.up.origin.replace('.up.sql', '.down.sql')} is missing), so "
-                "reverting across it would only move the version without undoing anything. "
+                f"Cannot revert {migration.label}: it has no down file ({missing} is missing), "
+                "so reverting across it would only move the version without undoing anything. "
                 "Nothing was run.",
-                hint="Write the down file (or stop above this version) and run again.",
+                version=migration.version,
+                file=missing,
             )
         target = order[i + 1] if i + 1 < len(order) else None
         steps.append(Step(migration, Direction.DOWN, target))
@@ -254,9 +253,10 @@ def _goto_steps(
 ) -> list[Step]:
     target = request.version
     if target != 0 and target not in by_version:
-        raise PlanRefused(
+        raise UnknownVersion(
             f"There is no migration {target} to go to (the set has {_span(by_version)}).",
-            hint="Pick one of the versions in the migration set, or 0 for no version.",
+            version=target,
+            purpose="goto",
         )
     if target >= (current.version or 0):
         upto = [m for m in migrations if m.version <= target]
@@ -267,53 +267,61 @@ def _goto_steps(
 
 def dirty_recovery(
     current: VersionState, migrations: Sequence[Migration], history: Sequence[HistoryEntry]
-) -> tuple[str, int | None, int | None]:
-    """What failed while dirty: (description, version if finished by hand, if undone by hand).
+) -> DirtyRecovery:
+    """What left the version dirty, and the version to force when it is finished or undone.
 
     A failed up of N leaves the database dirty at N: finished by hand it is N, undone it is the
     version before N. A failed down of N (to M) leaves it dirty at M: finished by hand it is M,
-    undone (N's objects restored) it is N again.
+    undone (N's objects restored) it is N again. Without an open history row of ours the flag
+    was left by another tool (golang-migrate marks every step dirty while it runs).
     """
     open_rows = [h for h in history if h.is_open]
     last = open_rows[-1] if open_rows else None
     if last is not None and last.resulting_version == current.version:
-        label = f"{last.version}_{last.name}"
         if last.direction is HistoryDirection.DOWN:
-            return (f"reverting {label}", current.version, last.version)
-        return (f"applying {label}", current.version, _prev(migrations, last.version))
+            return DirtyRecovery("down", last.version, last.name, current.version, last.version)
+        prev = _prev(migrations, last.version)
+        return DirtyRecovery("up", last.version, last.name, current.version, prev)
     if current.version is None:
         # golang-migrate marks (-1, dirty) only while reverting the first migration
         first = min(migrations, key=lambda m: m.version, default=None)
         if first is None:
-            return ("a migration", None, None)
-        return (f"reverting {first.label}", None, first.version)
+            return DirtyRecovery(None, None, "", None, None, recorded=False)
+        return DirtyRecovery("down", first.version, first.name, None, first.version, False)
     name = next((m.name for m in migrations if m.version == current.version), "")
-    what = f"migration {version_label(current.version, name)}"
-    return (what, current.version, _prev(migrations, current.version))
+    prev = _prev(migrations, current.version)
+    return DirtyRecovery(None, current.version, name, current.version, prev, recorded=False)
 
 
 def dirty_error(
     current: VersionState, migrations: Sequence[Migration], history: Sequence[HistoryEntry]
 ) -> DirtyDatabase:
-    what, done, undone = dirty_recovery(current, migrations, history)
+    """The refusal of a dirty database, with the way out as data (the CLI words the advice)."""
+    recovery = dirty_recovery(current, migrations, history)
     shown = "no version" if current.version is None else f"version {current.version}"
-    finish, undo = "finish the change", "undo what it changed"
-    if what.startswith("reverting"):
-        finish, undo = "finish the revert", "restore what it already dropped"
-    return DirtyDatabase(
-        f"The database is dirty at {shown}: {what} ran outside a transaction and failed or was "
-        "interrupted, so part of it may be applied. Nothing was run.",
-        version=-1 if current.version is None else current.version,
-        hint=f"Inspect the schema, then either (1) {finish} by hand and run "
-        f"`thv-registry-api migrate force {_force_arg(done)} --config FILE`, or (2) {undo} by "
-        f"hand and run `thv-registry-api migrate force {_force_arg(undone)} --config FILE`; "
-        "then run the command again. (force runs no migration: it only rewrites "
-        "schema_migrations, clean, and records the force in the history.)",
-    )
-
-
-def _force_arg(version: int | None) -> str:
-    return "-1" if version is None else str(version)
+    if recovery.version is None:
+        what = "a migration"
+    elif recovery.direction is None:
+        what = f"migration {version_label(recovery.version, recovery.name)}"
+    else:
+        verb = "reverting" if recovery.direction == "down" else "applying"
+        label = f"{recovery.version}_{recovery.name}" if recovery.recorded else None
+        what = f"{verb} {label or version_label(recovery.version, recovery.name)}"
+    if recovery.recorded:
+        message = (
+            f"The database is dirty at {shown}: {what} ran outside a transaction and failed or "
+            "was interrupted, so part of it may be applied. Nothing was run."
+        )
+    else:
+        message = (
+            f"The database is dirty at {shown}, and this tool's history has no unfinished step: "
+            "the flag was left by another tool. golang-migrate marks every step dirty before "
+            f"running it, so {what} failed or was interrupted there (e.g. its session was ended "
+            "with pg_terminate_backend). If that step ran in a transaction, the transaction was "
+            "rolled back and none of it is applied; otherwise part of it may be. Nothing was run."
+        )
+    version = NIL_VERSION if current.version is None else current.version
+    return DirtyDatabase(message, version=version, recovery=recovery)
 
 
 def _prev(migrations: Sequence[Migration], version: int) -> int | None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from thv_registry.migrations.engine import state
 from thv_registry.migrations.engine.model import (
     HistoryDirection,
     Plan,
@@ -26,48 +25,39 @@ from thv_registry.migrations.engine.model import (
     StepEvent,
     VersionState,
 )
-from thv_registry.migrations.engine.steps import (
-    PreparedStep,
-    StepSession,
-    prepare,
-    run_step,
-    server_message,
-)
+from thv_registry.migrations.engine.steps import PreparedStep, StepSession, prepare, run_step
 
 if TYPE_CHECKING:
-    import psycopg
-
-    Conn = psycopg.Connection[Any]
+    from thv_registry.migrations.engine.state import StateStore
 
 __all__ = ["run", "prepare", "PreparedStep"]
 
 log = logging.getLogger(__name__)
 
-_server_message = server_message  # verify.py's name for it
-
 
 def run(
-    conn: Conn,
+    store: StateStore,
     plan: Plan,
     *,
-    table: str,
     lock_timeout_ms: int,
     lock_retries: int,
     on_step: Callable[[StepEvent], None] | None = None,
 ) -> RunResult:
-    """Run ``plan`` on ``conn`` (autocommit, migration lock held); return what was applied."""
+    """Run ``plan`` on the store's connection (autocommit, migration lock held)."""
     started = time.monotonic()
     prepared = [prepare(step) for step in plan.steps]
     session = StepSession(
-        tables_ready=bool(prepared or plan.accepted) and state.tables_exist(conn, table),
+        store,
+        tables_ready=bool(prepared or plan.accepted) and store.tables_exist(),
         lock_timeout_ms=lock_timeout_ms,
+        lock_retries=lock_retries,
     )
     if plan.accepted:
         if not session.tables_ready:  # an older history layout: upgraded before writing to it
-            with conn.transaction():
-                state.ensure_tables(conn, table, current=plan.current.version)
+            with store.conn.transaction():
+                store.ensure_tables(current=plan.current.version)
             session.tables_ready = True
-        _record_accepted(conn, plan, table)
+        _record_accepted(store, plan)
     applied: list[Step] = []
     version = plan.current.version
     for index, item in enumerate(prepared, 1):
@@ -76,7 +66,7 @@ def run(
         if on_step:
             on_step(event)
         t0 = time.monotonic()
-        run_step(conn, item, table, version, session, lock_retries)
+        run_step(item, version, session)
         version = item.step.target_version
         applied.append(item.step)
         if on_step:
@@ -93,24 +83,24 @@ def run(
     return RunResult(plan, tuple(applied), VersionState(version, False), time.monotonic() - started)
 
 
-def _record_accepted(conn: Conn, plan: Plan, table: str) -> None:
-    """Record each changed file accepted with --accept-changed: its new checksum, logged loudly."""
-    with conn.transaction():
+def _record_accepted(store: StateStore, plan: Plan) -> None:
+    """Record each changed file accepted by the request: its new checksum, logged loudly."""
+    with store.conn.transaction():
         for change in plan.accepted:
             log.warning(
                 "accepting the changed file %s (version %d, applied with sha256 %s, now %s) "
-                "as requested with --accept-changed; the database is not changed",
+                "as requested; the database is not changed",
                 change.origin,
                 change.version,
                 change.recorded[:12],
                 change.actual[:12],
             )
-            state.record_history(
-                conn,
-                table,
-                version=change.version,
-                name=change.name,
-                direction=HistoryDirection.ACCEPT,
-                checksum=change.actual,
-                resulting_version=plan.current.version,
+            store.record_history(
+                (
+                    change.version,
+                    change.name,
+                    HistoryDirection.ACCEPT,
+                    change.actual,
+                    plan.current.version,
+                )
             )

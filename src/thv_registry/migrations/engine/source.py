@@ -41,8 +41,7 @@ class Source:
             raise SourceError(
                 [f"the migrations directory {path} {what}"],
                 origin=str(path),
-                hint="Pass --migrations-dir (or THV_REGISTRY_MIGRATIONS_DIR) with the directory "
-                "that holds the NNNNNN_description.up.sql / .down.sql files.",
+                missing_directory=str(path),
             )
         return cls._scan(path, str(path))
 

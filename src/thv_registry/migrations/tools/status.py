@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from thv_registry.errors import DirtyDatabase, PlanRefused
+from thv_registry.errors import DirtyDatabase, PlanRefused, ThvError
 from thv_registry.migrations.engine import planner
 from thv_registry.migrations.engine.model import (
     HistoryDirection,
@@ -72,6 +72,8 @@ class Status:
     rows: tuple[StatusRow, ...]
     outlook: Outlook
     problem: str | None = None  #: why up would refuse (or the dirty-state message)
+    #: the refusal itself, with its fields (the CLI words the advice from them)
+    refusal: ThvError | None = None
 
     @property
     def pending(self) -> tuple[StatusRow, ...]:
@@ -128,8 +130,9 @@ def compute_status(
                 file_checksum=now,
             )
         )
-    outlook, problem = _outlook(migrations, current, history, checksums)
-    return Status(current, tuple(rows), outlook, problem)
+    outlook, refusal = _outlook(migrations, current, history, checksums)
+    problem = refusal.message if refusal is not None else None
+    return Status(current, tuple(rows), outlook, problem, refusal)
 
 
 def _state(
@@ -164,11 +167,11 @@ def _outlook(
     current: VersionState,
     history: Sequence[HistoryEntry],
     checksums: Mapping[int, str],
-) -> tuple[Outlook, str | None]:
+) -> tuple[Outlook, ThvError | None]:
     try:
         plan = planner.plan(Up(), migrations, current, history, checksums)
     except DirtyDatabase as exc:
-        return Outlook.DIRTY, str(exc)
+        return Outlook.DIRTY, exc
     except PlanRefused as exc:
-        return Outlook.REFUSED, str(exc)
+        return Outlook.REFUSED, exc
     return (Outlook.PENDING if plan.steps else Outlook.UP_TO_DATE), None
