@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import BackupFailed, BackupUnavailable, ConnectionFailed, ExitCode
 from thv_registry.migrations.engine.model import (
@@ -142,10 +143,12 @@ def test_pg_dump_failure_is_backup_failed_and_leaves_no_file(
     with pytest.raises(BackupFailed) as info:
         take_backup(params, directory=tmp_path, label="down-1-to-none")
 
-    text = str(info.value)
+    text = describe(info.value)  # as the CLI prints it
     assert "permission denied" in text and "items" in text
     assert "--no-backup" in text and "Nothing was reverted" in text
     assert PASSWORD not in text
+    assert "--no-backup" not in str(info.value), "the library's own text names no flag"
+    assert info.value.directory == str(tmp_path) and info.value.pg_dump
     assert info.value.exit_code == ExitCode.REFUSED
     assert list(tmp_path.iterdir()) == []  # the partial file is gone
 
@@ -189,9 +192,12 @@ def test_explicit_pg_dump_missing_is_refused_not_replaced(
     monkeypatch.setenv(PG_DUMP_ENV, str(tmp_path / "no-such-pg_dump"))
     with pytest.raises(BackupUnavailable) as info:
         find_pg_dump(15)
-    text = str(info.value)
+    text = describe(info.value)
     assert f"{PG_DUMP_ENV} names {tmp_path / 'no-such-pg_dump'}" in text
     assert "no such file" in text and "--no-backup" in text
+    assert "unset it to let thv-registry-api search" in text
+    assert info.value.explicit == str(tmp_path / "no-such-pg_dump")
+    assert info.value.server_major == 15 and "--no-backup" not in str(info.value)
     assert info.value.exit_code == ExitCode.REFUSED
 
 
@@ -209,7 +215,8 @@ def test_no_usable_pg_dump_says_what_was_found_and_what_to_do(
     monkeypatch.delenv(PG_DUMP_ENV, raising=False)
     with pytest.raises(BackupUnavailable) as info:
         find_pg_dump(99)
-    text = str(info.value)
+    text = describe(info.value)
+    assert info.value.explicit is None and "--no-backup" not in str(info.value)
     assert "the server is PostgreSQL 99" in text
     assert "/pginstall/bin/pg_dump (pg_dump 16." in text  # the embedded one, too old
     assert "install pg_dump 99 (e.g. apt-get install postgresql-client-99)" in text.lower()

@@ -122,6 +122,12 @@ CASES: list[tuple[str, list[tuple[str, str]], bool | None]] = [
     ("SET lock_timeout = '5s'", [], False),
     # names as written: quoted where needed
     ('DROP TABLE "Mixed Case", app."x""y"', [(AX, '"Mixed Case"'), (AX, 'app."x""y"')], False),
+    # reserved words are quoted too (pglast's quoting), so a name can be pasted back into SQL
+    (
+        'DROP TABLE "user", app."order", "1st"',
+        [(AX, '"user"'), (AX, 'app."order"'), (AX, '"1st"')],
+        False,
+    ),  # fmt: skip
 ]
 
 
@@ -175,3 +181,22 @@ def test_project_init_migration_locks_no_existing_table_but_referenced_ones() ->
         assert result.note != "not analysed", statement.text
         assert result.rewrites is False
         assert {lock.mode for lock in result.locks} <= {SRX, SH}
+
+
+def test_one_source_of_truth_for_lock_modes() -> None:
+    from thv_registry.migrations.engine import lock, lockmodes
+
+    assert LOCK_MODES is lockmodes.LOCK_MODES
+    assert lock.conflicts is lockmodes.conflicts
+    ax, ash = lockmodes.LOCK_MODES[-1], lockmodes.LOCK_MODES[0]
+    assert all(lockmodes.conflicts(ax, held) for held in LOCK_MODES)
+    assert [m for m in LOCK_MODES if lockmodes.conflicts(ash, m)] == [ax]
+    assert not lockmodes.conflicts("ROW EXCLUSIVE", "ROW EXCLUSIVE")  # writers share a table
+    assert lockmodes.conflicts("SHARE UPDATE EXCLUSIVE", "SHARE UPDATE EXCLUSIVE")
+    for mode in LOCK_MODES:  # the table is symmetric, as PostgreSQL's is
+        for other in LOCK_MODES:
+            assert lockmodes.conflicts(mode, other) == lockmodes.conflicts(other, mode)
+    assert lockmodes.from_server("ShareRowExclusiveLock") == "SHARE ROW EXCLUSIVE"
+    assert lockmodes.from_server("SIReadLock") == "SIReadLock"
+    assert not lockmodes.conflicts(ax, "SIReadLock")
+    assert lockmodes.strongest("ROW SHARE", "SHARE") == "SHARE"

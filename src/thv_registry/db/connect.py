@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from thv_registry.errors import ConnectionFailed
+from thv_registry.redact import redact
 
 if TYPE_CHECKING:
     import psycopg
 
-    from thv_registry.config import ConnectionParams
-
-__all__ = ["connect", "one_line"]
+__all__ = ["ConnectionParams", "connect", "one_line"]
 
 _PASSWORD_SOURCES = (
     "database.migrationPassword or database.password in the configuration, "
@@ -32,6 +32,30 @@ _PROBE_TIMEOUT_S = 3.0
 _LOCATOR = re.compile(
     r'connection to server (on socket "[^"]*"|at "[^"]*"( \([^)]*\))?, port \d+) failed: '
 )
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    """Everything libpq needs to reach one database as one user."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    sslmode: str
+    password: str | None = field(default=None, repr=False)  #: None: libpq reads ~/.pgpass
+
+    def describe(self) -> str:
+        """``user@host:port/dbname``, for messages (never the password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def connect_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for ``psycopg.connect``; the password only when one is set."""
+        kwargs: dict[str, object] = {"host": self.host, "port": self.port, "user": self.user}
+        kwargs.update(dbname=self.dbname, sslmode=self.sslmode)
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
 
 
 def connect(
@@ -68,9 +92,15 @@ def _failure(params: ConnectionParams, raw: str, timeout: float) -> ConnectionFa
     if unreachable is not None:
         message, hint = unreachable
         message = f"Cannot connect to PostgreSQL at {params.describe()}: {message}."
+        reason: str | None = "unreachable"
     else:
-        message, hint = _explain(params, why)
-    return ConnectionFailed(_redact(message, params.password), hint=_redact(hint, params.password))
+        message, hint, reason = _explain(params, why)
+    return ConnectionFailed(
+        redact(message, params.password),
+        hint=redact(hint, params.password),
+        reason=reason,
+        user=params.user,
+    )
 
 
 def _probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
@@ -123,8 +153,8 @@ def _probe_unix(directory: str, port: int, timeout: float) -> tuple[str, str] | 
     return None
 
 
-def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
-    """(message, hint) for a server that answered but refused us, from its message."""
+def _explain(p: ConnectionParams, why: str) -> tuple[str, str, str | None]:
+    """(message, hint, reason) for a server that answered but refused us, from its message."""
     low = why.lower()
     at = f"{p.host}:{p.port}"
     if "no password supplied" in low:
@@ -132,6 +162,7 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
             f"Authentication failed for user {p.user!r} at {p.describe()}: the server asks for a "
             f"password and none was given ({why}).",
             f"Give the password for {p.user!r} in {_PASSWORD_SOURCES}.",
+            "no_password",
         )
     if "authentication failed" in low:
         note = ""
@@ -140,12 +171,14 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
         return (
             f"Authentication failed for user {p.user!r} at {p.describe()}: {why}.{note}",
             f"Check the password for {p.user!r}: {_PASSWORD_SOURCES}.",
+            "auth_failed",
         )
     if re.search(r'role ".*" does not exist', low):
         return (
             f"Role {p.user!r} does not exist on the server at {at} ({why}).",
             "Check database.migrationUser / database.user in the configuration, or create the "
-            "role (thv-registry-api prime-db, or ask your DBA).",
+            "role (ask your DBA).",
+            "role_missing",
         )
     if re.search(r'database ".*" does not exist', low):
         import shlex
@@ -155,6 +188,7 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
             f"Database {p.dbname!r} does not exist on the server at {at} ({why}).",
             f"Create it, e.g. `{cmd}`, or ask your DBA; or check database.database in the "
             "configuration.",
+            "database_missing",
         )
     if "pg_hba.conf" in low:
         return (
@@ -162,35 +196,31 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str]:
             f"{p.dbname!r}, sslmode {p.sslmode}): {why}.",
             "Ask your DBA for a pg_hba.conf entry for this client, user and database; if the "
             "entry requires SSL (hostssl), set sslmode: require.",
+            "pg_hba",
         )
     if "does not support ssl" in low:
         return (
             f"The server at {at} does not support SSL, but sslmode is {p.sslmode} ({why}).",
             "For a local server set `sslmode: disable` in the database block of the "
             "configuration; otherwise enable SSL on the server (ssl = on).",
+            "ssl",
         )
     if "ssl" in low or "certificate" in low:
         return (
             f"The SSL connection to {at} failed (sslmode {p.sslmode}): {why}.",
             "Check database.sslmode and the certificates: verify-ca and verify-full need the "
             "server's CA in ~/.postgresql/root.crt (or PGSSLROOTCERT).",
+            "ssl",
         )
     if "not permitted to log in" in low:
         return (
             f"Role {p.user!r} may not log in to the server at {at} ({why}).",
             f"Ask your DBA to run ALTER ROLE {p.user} LOGIN, or use another user.",
+            "login_refused",
         )
     return (
         f"Cannot connect to PostgreSQL at {p.describe()}: {why}.",
         "Check the database settings in the configuration and the server's log, then run the "
         "command again.",
+        None,
     )
-
-
-def _redact(text: str, password: str | None) -> str:
-    """Remove the password (raw, and as quoted in a conninfo string) from ``text``."""
-    if password:
-        quoted = password.replace("\\", "\\\\").replace("'", "\\'")
-        for form in sorted({password, quoted}, key=len, reverse=True):
-            text = text.replace(form, "********")
-    return text

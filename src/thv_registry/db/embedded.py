@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL (pgserver): the default without ``--config``, and the tests' server.
+"""The embedded PostgreSQL (pgserver): the default without a configuration, and the tests' server.
 
 The server runs from a per-user data directory and keeps running after the command exits, so the
 next run reuses it (start-up is then a socket check). It listens on a Unix socket only.
@@ -52,20 +52,16 @@ def start_embedded(data_dir: Path | None = None, *, database: str | None = None)
     except Exception as exc:  # pgserver raises plain exceptions of several kinds
         raise ConnectionFailed(
             f"Could not start the embedded PostgreSQL in {data_dir}: {exc}.",
-            hint=f"Check that the directory is writable (or set {DATA_DIR_ENV} to another one), "
-            "or pass --config with a database: block to use your own server.",
+            hint=f"Check that the directory is writable (or set {DATA_DIR_ENV} to another one).",
+            reason="embedded_start",
         ) from exc
 
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     port = int(info.port or 5432)
-    version = (data_dir / "PG_VERSION").read_text().strip()
     bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    if database:
-        _ensure_database(socket_dir, port, database)
-    return EmbeddedServer(
-        data_dir, socket_dir, port, "postgres", _server_version(bin_dir, version), bin_dir
-    )
+    version = _prepare(socket_dir, port, database)
+    return EmbeddedServer(data_dir, socket_dir, port, "postgres", version, bin_dir)
 
 
 def _runtime_dir() -> Path:
@@ -74,24 +70,25 @@ def _runtime_dir() -> Path:
     return path
 
 
-def _server_version(bin_dir: Path, fallback: str) -> str:
-    try:
-        text = (bin_dir.parent / "include" / "pg_config.h").read_text(errors="replace")
-    except OSError:
-        return fallback
-    for line in text.splitlines():
-        if line.startswith("#define PG_VERSION "):
-            return line.split('"')[1]
-    return fallback
-
-
-def _ensure_database(host: str, port: int, name: str) -> None:
+def _prepare(host: str, port: int, database: str | None) -> str:
+    """Create ``database`` if it is missing; the server's version as it reports it (``16.2``)."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(
         host=host, port=port, user="postgres", dbname="postgres", autocommit=True
     ) as c:
-        if c.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is None:
-            log.info("creating database %s in the embedded server", name)
-            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if (
+            database
+            and c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            is None
+        ):
+            log.info("creating database %s in the embedded server", database)
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        # sent by the server at start-up: no query needed
+        return c.info.parameter_status("server_version") or _dotted(c.info.server_version)
+
+
+def _dotted(version_num: int) -> str:
+    """``160002`` (``server_version_num``) -> ``16.2``."""
+    return f"{version_num // 10000}.{version_num % 10000}"

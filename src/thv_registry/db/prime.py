@@ -18,18 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from thv_registry.errors import PermissionDenied, ThvError, UsageError
+from thv_registry.errors import PrimeDenied, ThvError, UsageError
+from thv_registry.redact import MASK
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-    from thv_registry.config import ConnectionParams
+    from thv_registry.db.connect import ConnectionParams
 
 __all__ = ["APP_ROLE", "MASK", "PrimeStatement", "PrimePlan", "PrimeResult", "plan", "prime"]
 
 APP_ROLE = "toolhive_registry_server"
-MASK = "********"
 APPLICATION_NAME = "thv-registry-api prime-db"
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
@@ -63,7 +63,7 @@ class PrimePlan:
     user_exists: bool
     user_can_login: bool
     is_member: bool
-    sets_password: bool  #: a new user, or --update-password for an existing one
+    sets_password: bool  #: a new user, or an existing one with ``update_password``
     statements: tuple[PrimeStatement, ...]
 
 
@@ -321,12 +321,15 @@ def _require_createrole(conn: psycopg.Connection[Any], p: PrimePlan, facts: _Fac
         from psycopg import sql
 
         grant = sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(facts.migration_user))
-        raise PermissionDenied(
+        statement = grant.as_string(conn)
+        raise PrimeDenied(
             f"The migration user {facts.migration_user!r} on {p.target} may not create or alter "
             f"roles: prime-db must {_changes(p)}, which needs the CREATEROLE privilege. Nothing "
             "was changed.",
-            hint=f"Ask a superuser to run `{grant.as_string(conn)}`, or to run the statements of "
-            "`thv-registry-api prime-db --dry-run` themselves.",
+            hint=f"Ask a superuser to run `{statement}`, or to run the planned statements "
+            "themselves.",
+            user=facts.migration_user,
+            grant=statement,
         )
 
 
@@ -341,13 +344,15 @@ def _changes(p: PrimePlan) -> str:
     return " and ".join(what)
 
 
-def _denied(p: PrimePlan, statement: PrimeStatement, exc: Any) -> PermissionDenied:
-    return PermissionDenied(
+def _denied(p: PrimePlan, statement: PrimeStatement, exc: Any) -> PrimeDenied:
+    return PrimeDenied(
         f"prime-db could not {statement.purpose} on {p.target} (`{statement.sql}`): "
         f"{_server_message(exc)}. The migration user {p.migration_user!r} needs "
         f"{statement.requires}. Nothing was changed (all statements run in one transaction).",
-        hint="Ask a superuser or the objects' owner to grant that, or to run the statements of "
-        "`thv-registry-api prime-db --dry-run` themselves.",
+        hint="Ask a superuser or the objects' owner to grant that, or to run the planned "
+        "statements themselves.",
+        user=p.migration_user,
+        grant=None,
     )
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from thv_registry.migrations.engine.lockmodes import LOCK_MODES, rank
+
 if TYPE_CHECKING:
     from pglast import ast
 
@@ -24,17 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LOCK_MODES", "TableLock", "StatementLocks", "analyze", "analyze_sql"]
 
-#: PostgreSQL's table lock modes, weakest first (index + 1 is the server's lock mode number).
-LOCK_MODES = (
-    "ACCESS SHARE",
-    "ROW SHARE",
-    "ROW EXCLUSIVE",
-    "SHARE UPDATE EXCLUSIVE",
-    "SHARE",
-    "SHARE ROW EXCLUSIVE",
-    "EXCLUSIVE",
-    "ACCESS EXCLUSIVE",
-)
 AS, RS, RX, SUX, SH, SRX, EX, AX = LOCK_MODES
 
 # fmt: off
@@ -167,7 +158,7 @@ class _Result:
 
     def lock(self, mode: str, relation: str | None) -> None:
         if relation:
-            level = LOCK_MODES.index(mode)
+            level = rank(mode)
             self.levels[relation] = max(level, self.levels.get(relation, -1))
 
     def reserve(self, relation: str) -> None:
@@ -535,15 +526,15 @@ def _type_name(type_name: ast.TypeName) -> str:
 def _rv(rangevar: Any) -> str:
     """A RangeVar as written: ``schema.name`` or ``name``, quoted where needed."""
     parts = [rangevar.catalogname, rangevar.schemaname, rangevar.relname]
-    return ".".join(_quote(p) for p in parts if p)
+    return ".".join(_name(p) for p in parts if p)
 
 
 def _dotted(names: Iterable[Any]) -> str:
-    return ".".join(_quote(str(getattr(n, "sval", n))) for n in names)
+    return ".".join(_name(str(getattr(n, "sval", n))) for n in names)
 
 
-def _quote(identifier: str) -> str:
-    plain = identifier.replace("_", "a").isalnum() and identifier.isascii()
-    if plain and identifier == identifier.lower() and not identifier[0].isdigit():
-        return identifier
-    return '"' + identifier.replace('"', '""') + '"'
+def _name(identifier: str) -> str:
+    """Double quotes where PostgreSQL needs them (case, other characters, reserved words)."""
+    from pglast.stream import maybe_double_quote_name
+
+    return str(maybe_double_quote_name(identifier))

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from thv_registry.errors import BackupFailed, BackupUnavailable
+from thv_registry.redact import redact
 
 if TYPE_CHECKING:
-    from thv_registry.config import ConnectionParams
+    from thv_registry.db.connect import ConnectionParams
     from thv_registry.migrations.engine.model import Plan
 
 __all__ = [
@@ -53,7 +54,6 @@ APPLICATION_NAME = "thv-registry-api backup"
 _SYSTEM_GLOBS = ("/usr/lib/postgresql/*/bin/pg_dump", "/usr/pgsql-*/bin/pg_dump")
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(\S*)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_NO_BACKUP = "or pass --no-backup to revert without a backup"
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,10 @@ def find_pg_dump(server_major: int) -> tuple[Path, str]:
         raise BackupUnavailable(
             f"{PG_DUMP_ENV} names {found.path}, which cannot back up this PostgreSQL "
             f"{server_major} server: {why}.",
-            hint=f"Point {PG_DUMP_ENV} at pg_dump {server_major} or newer, unset it to let "
-            f"thv-registry-api search, {_NO_BACKUP}.",
+            hint=f"Point {PG_DUMP_ENV} at pg_dump {server_major} or newer, or unset it to let "
+            "the search find one.",
+            server_major=server_major,
+            explicit=str(found.path),
         )
     found_all = [_probe(path) for path in _candidates()]
     usable = [f for f in found_all if f.version is not None and f.major >= server_major]
@@ -110,7 +112,9 @@ def find_pg_dump(server_major: int) -> tuple[Path, str]:
         f"No pg_dump can back up the database before the revert: the server is PostgreSQL "
         f"{server_major} and pg_dump refuses to dump a server newer than itself{seen}.",
         hint=f"Install pg_dump {server_major} (e.g. apt-get install "
-        f"postgresql-client-{server_major}) or set {PG_DUMP_ENV} to one, {_NO_BACKUP}.",
+        f"postgresql-client-{server_major}) or set {PG_DUMP_ENV} to one.",
+        server_major=server_major,
+        explicit=None,
     )
 
 
@@ -206,7 +210,7 @@ def take_backup(params: ConnectionParams, *, directory: Path | None = None, labe
             text=True,
             errors="replace",
         )
-    except OSError as exc:  # it ran for --version a moment ago, but still
+    except OSError as exc:  # it ran a moment ago (to tell its version), but still
         proc = subprocess.CompletedProcess(argv, -1, "", str(exc))
     except BaseException:  # Ctrl-C: leave no partial file behind
         path.unlink(missing_ok=True)
@@ -214,13 +218,15 @@ def take_backup(params: ConnectionParams, *, directory: Path | None = None, labe
     duration = time.monotonic() - started
     if proc.returncode != 0:
         path.unlink(missing_ok=True)
-        why = _scrub(_one_line(proc.stderr) or f"exit status {proc.returncode}", params.password)
+        why = redact(_one_line(proc.stderr) or f"exit status {proc.returncode}", params.password)
         raise BackupFailed(
             f"pg_dump {version} ({pg_dump}) could not back up {params.describe()} before the "
             f"revert: {why}.",
             hint=f"Nothing was reverted and no partial backup was kept. Fix the cause (the "
             f"migration user needs read access to every table; the backup directory "
-            f"{directory} needs space) and run again, {_NO_BACKUP}.",
+            f"{directory} needs space) and run again.",
+            directory=str(directory),
+            pg_dump=str(pg_dump),
         )
     pg_restore = pg_dump.with_name("pg_restore")
     return Backup(
@@ -304,7 +310,9 @@ def _new_file(directory: Path, dbname: str, label: str) -> Path:
         raise BackupFailed(
             f"Cannot create the backup file in {directory}: {exc.strerror or exc}.",
             hint=f"Nothing was reverted. Make the directory writable or set {BACKUP_DIR_ENV} to "
-            f"another one, {_NO_BACKUP}.",
+            "another one.",
+            directory=str(directory),
+            pg_dump=None,
         ) from exc
 
 
@@ -313,10 +321,6 @@ def _one_line(stderr: str) -> str:
     from thv_registry.db.connect import one_line
 
     return one_line(re.sub(r"(?m)^pg_dump: ", "", stderr))
-
-
-def _scrub(text: str, password: str | None) -> str:
-    return text.replace(password, "********") if password else text
 
 
 # ---- for the CLI --------------------------------------------------------------------------------

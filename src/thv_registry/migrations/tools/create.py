@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from thv_registry.errors import SourceError, UsageError
+from thv_registry.errors import NoMigrationsDirectory, SourceError, UsageError
 from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, MAX_VERSION
 
 __all__ = ["CreatedMigration", "create_migration", "next_version", "validate_name", "NAME_RULE"]
@@ -26,7 +26,7 @@ NAME_RULE = (
 UP_HEADER = """\
 -- {label} (up): TODO: say what this migration changes and why.
 --
--- Applied by `thv-registry-api migrate up` (and by golang-migrate, which shares the
+-- Applied by `migrate up` (this tool's or golang-migrate's: they share the
 -- schema_migrations table). The whole file runs in one transaction together with the version
 -- update, unless it contains a statement that cannot run in a transaction block (CREATE/DROP
 -- INDEX CONCURRENTLY, VACUUM, ...): give such a statement a migration file of its own.
@@ -36,9 +36,9 @@ UP_HEADER = """\
 DOWN_HEADER = """\
 -- {label} (down): undo exactly what {label}.up.sql does, in reverse order.
 --
--- Run by `thv-registry-api migrate down`, in one transaction unless it contains a statement
--- that cannot run in a transaction block. After up, down and up again the schema must be the
--- same (`thv-registry-api migrate verify` checks it).
+-- Run by `migrate down`, in one transaction unless it contains a statement that cannot run
+-- in a transaction block. After up, down and up again the schema must be the same
+-- (`migrate verify` checks it).
 
 """
 
@@ -91,11 +91,11 @@ def create_migration(directory: Path, name: str) -> CreatedMigration:
     validate_name(name)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
-        raise SourceError(
+        raise NoMigrationsDirectory(
             [f"the migrations directory {directory} {what} (looked in {directory.absolute()})"],
             origin=str(directory),
-            hint="Run from the repository root (where database/migrations is), or pass --dir "
-            "or --migrations-dir (THV_REGISTRY_MIGRATIONS_DIR).",
+            hint="Run from the repository root (where database/migrations is), or name the "
+            "directory to create the files in.",
         )
     version = next_version(directory)
     label = f"{version:06d}_{name}"

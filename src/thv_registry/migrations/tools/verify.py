@@ -28,7 +28,7 @@ from thv_registry.migrations.tools.snapshot import Difference, Snapshot
 if TYPE_CHECKING:
     import psycopg
 
-    from thv_registry.config import ConnectionParams
+    from thv_registry.db.connect import ConnectionParams
     from thv_registry.migrations.engine.migrator import Migrator
     from thv_registry.migrations.engine.source import Source
 
@@ -226,8 +226,9 @@ class _Scratch:
                     f"{exc.diag.message_primary or exc}. verify needs the CREATEDB privilege to "
                     "create (and afterwards drop) a throw-away database; nothing was created.",
                     hint=f"Ask your DBA to run ALTER ROLE {self.admin.user} CREATEDB, or run "
-                    "verify against a development server (or without --config, on the embedded "
-                    "PostgreSQL).",
+                    "verify against a development server (or the embedded PostgreSQL).",
+                    user=self.admin.user,
+                    needed_for="scratch_database",
                 ) from exc
         self.created = True
         self._connect()

@@ -1,0 +1,36 @@
+"""Keep passwords out of everything shown or logged: one mask, one place.
+
+Used for connection errors, pg_dump's messages, other sessions' queries in lock messages, and the
+masked statements of ``prime-db --dry-run``. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MASK", "redact", "mask_password_literals"]
+
+#: what stands for a password wherever one would have been shown
+MASK = "********"
+
+#: a string literal after a PASSWORD keyword (CREATE/ALTER ROLE/USER ... PASSWORD '...'), also
+#: E'...' and literals with doubled quotes or backslash escapes. A regular expression, not the
+#: parser: the text may be cut short (pg_stat_activity truncates queries) and must still be masked.
+_PASSWORD_LITERAL = re.compile(r"(?i)\b(PASSWORD\s+)E?'(?:[^'\\]|''|\\.)*'?")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret masked: as given, and as quoted in a libpq conninfo string."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret)
+            forms.add(secret.replace("\\", "\\\\").replace("'", "\\'"))
+    for form in sorted(forms, key=len, reverse=True):  # longest first: no half-masked leftovers
+        text = text.replace(form, MASK)
+    return text
+
+
+def mask_password_literals(sql: str) -> str:
+    """``sql`` with the literal after each PASSWORD keyword replaced by ``'********'``."""
+    return _PASSWORD_LITERAL.sub(rf"\1'{MASK}'", sql)
