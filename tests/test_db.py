@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.db.connect import connect, one_line
 from thv_registry.errors import ConnectionFailed, ExitCode
@@ -189,6 +190,21 @@ def test_role_does_not_exist(pg_server: ServerInfo) -> None:
     err = _fail(_params(pg_server, user="thv_no_such_role"))
     assert "Role 'thv_no_such_role' does not exist" in err.message
     assert "database.migrationUser" in str(err)
+    assert (err.reason, err.user) == ("role_missing", "thv_no_such_role")
+    assert "prime-db" not in str(err), "the library names no command"
+    assert "(thv-registry-api prime-db, or ask your DBA)" in describe(err)  # the CLI does
+
+
+def test_embedded_server_version_is_the_servers_own(pg_server: ServerInfo) -> None:
+    if pg_server.kind != "embedded":
+        pytest.skip("needs the embedded test server")
+    from conftest import TEST_STATE_DIR
+    from thv_registry.db.embedded import start_embedded
+
+    server = start_embedded(TEST_STATE_DIR / "pgdata")
+    with connect(_params(pg_server), application_name="t") as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    assert row is not None and server.version == row[0].split()[0]
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["unix", "tcp"])

@@ -27,9 +27,10 @@ import pytest
 import yaml
 from psycopg import sql
 
+from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.db.prime import APP_ROLE, plan, prime
-from thv_registry.errors import ExitCode, PermissionDenied, UsageError
+from thv_registry.errors import ExitCode, PermissionDenied, PrimeDenied, UsageError
 
 MIGRATOR_PASSWORD = "m1gr@tor-pw"
 NASTY_PASSWORD = "p'; DROP ROLE postgres; --\\ \"ü:ñ€ ﬁ"  # quotes, ;, backslash, :, unicode
@@ -342,6 +343,7 @@ def test_a_migration_user_without_createrole_is_refused(
         assert f"The migration user '{scene.migrator}'" in text
         assert "needs the CREATEROLE privilege" in text
         assert f'ALTER ROLE "{scene.migrator}" CREATEROLE' in text
+        assert "the statements of `thv-registry-api prime-db --dry-run` themselves" in text
         assert cluster.roles() == {scene.migrator}
 
 
@@ -448,6 +450,9 @@ def test_granting_a_role_created_by_someone_else_needs_its_admin_option(
         prime(scene.migration_params(), "app", "pw")
     text = str(info.value)
     assert f"could not make app a member of {APP_ROLE}" in text
+    assert isinstance(info.value, PrimeDenied) and info.value.grant is None
+    assert info.value.user == scene.migrator and "--dry-run" not in text  # data, not CLI advice
+    assert "`thv-registry-api prime-db --dry-run` themselves" in describe(info.value)
     assert f"needs the admin option on role '{APP_ROLE}'" in text
     assert "Nothing was changed" in text
     assert scene.cluster.roles() == {scene.migrator, APP_ROLE}
