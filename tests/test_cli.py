@@ -386,7 +386,7 @@ def test_no_config_uses_the_embedded_server(
 
     env = {"THV_REGISTRY_EMBEDDED_DIR": str(TEST_STATE_DIR / "pgdata")}  # the running test server
     no_db_block = tmp_path / "other.yaml"
-    no_db_block.write_text("registry:\n  name: x\n")
+    no_db_block.write_text("migrations:\n  lockRetries: 1\n")
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
         sql.Identifier(DEFAULT_DATABASE)
     )

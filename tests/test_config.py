@@ -1,10 +1,16 @@
-"""load_config: the Go server's YAML file, our migrations block, env overrides, and one clear
-ConfigError (file, key path, line) for every kind of mistake, never showing a password."""
+"""load_config: the database and migrations blocks, the file itself, env overrides, and one clear
+ConfigError (file, key path, line) for every kind of mistake, never showing a password.
+
+The server's blocks (sources, registries, auth, telemetry, audit, server) are in
+test_config_server.py; Go durations in test_config_durations.py."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -80,7 +86,7 @@ def test_full_file(tmp_path: Path) -> None:
           lockRetries: 7
         """,
     )
-    assert settings.source_path == tmp_path / "config.yaml"
+    assert settings.path == tmp_path / "config.yaml"
     assert settings.migrations == MigrationSettings(
         lock_wait_seconds=2.5, lock_timeout_ms=0, lock_retries=7
     )
@@ -144,17 +150,11 @@ def test_keys_match_case_insensitively_like_the_go_server(tmp_path: Path) -> Non
     assert _load(tmp_path, text).migration_params().user == "mig"
 
 
-def test_go_server_keys_are_accepted(tmp_path: Path) -> None:
+def test_go_server_database_keys(tmp_path: Path) -> None:
     settings = _load(
         tmp_path,
         """\
-        registryName: my-registry
-        registries:
-          - name: default
-            git: {repository: "https://example.com/r.git"}
-        fileStorage: {baseDir: ./data}
         auth: {mode: anonymous}
-        serve: {address: ":8080"}
         database:
           host: 10.0.0.5
           port: 5432
@@ -163,12 +163,23 @@ def test_go_server_keys_are_accepted(tmp_path: Path) -> None:
           sslMode: verify-ca
           maxOpenConns: 20
           maxIdleConns: 5
-          connMaxLifetime: 1h
+          connMaxLifetime: 1h30m
           maxMetaSize: 65536
         """,
     )
-    assert settings.database is not None and settings.database.max_open_conns == 20
+    db = settings.database
+    assert db is not None
+    assert (db.max_open_conns, db.max_idle_conns, db.max_meta_size) == (20, 5, 65536)
+    assert db.conn_max_lifetime == timedelta(hours=1, minutes=30)
     assert settings.migration_params().host == "10.0.0.5"
+    assert settings.auth is not None and settings.auth.mode == "anonymous"
+
+
+def test_database_defaults(tmp_path: Path) -> None:
+    db = _load(tmp_path, MINIMAL).database
+    assert db == DatabaseSettings(host="db.example.com", user="app", database="toolhive_registry")
+    assert (db.port, db.sslmode, db.max_meta_size) == (5432, "require", 262144)
+    assert db.max_open_conns is None and db.conn_max_lifetime is None
 
 
 @pytest.mark.parametrize("host", ["/var/run/postgresql", "::1", "db_1.internal", "a.b,c.d"])
@@ -179,7 +190,7 @@ def test_host_forms(tmp_path: Path, host: str) -> None:
 
 def test_anchors_and_merge_keys(tmp_path: Path) -> None:
     text = """\
-    base: &base
+    x-base: &base
       host: shared
       port: 6000
     database:
@@ -193,7 +204,7 @@ def test_anchors_and_merge_keys(tmp_path: Path) -> None:
 
 
 def test_no_database_block(tmp_path: Path) -> None:
-    settings = _load(tmp_path, "registryName: x\nmigrations:\n  lockRetries: 1\n")
+    settings = _load(tmp_path, "auth: {mode: anonymous}\nmigrations:\n  lockRetries: 1\n")
     assert settings.database is None and settings.migrations.lock_retries == 1
     with pytest.raises(ConfigError) as info:
         settings.migration_params()
@@ -205,13 +216,29 @@ def test_empty_migrations_block_means_defaults(tmp_path: Path) -> None:
     assert _load(tmp_path, MINIMAL + "migrations:\n").migrations == MigrationSettings()
 
 
-def test_models_accept_field_names_and_camel_case() -> None:
-    by_alias = DatabaseSettings.model_validate(
-        {"host": "h", "user": "u", "database": "d", "migrationUser": "m", "sslMode": "disable"}
-    )
-    by_name = DatabaseSettings(host="h", user="u", database="d", migration_user="m")
-    assert by_alias.migration_user == by_name.migration_user == "m"
-    assert MigrationSettings.model_validate({"lockRetries": 0}).lock_retries == 0
+def test_models_built_in_code_share_the_defaults() -> None:
+    db = DatabaseSettings(host="h", user="u", database="d", migration_user="m", sslmode="DISABLE")
+    assert (db.migration_user, db.sslmode, db.port) == ("m", "disable", 5432)
+    assert Settings().migrations == MigrationSettings() and Settings().database is None
+    assert MigrationSettings(lock_retries=0).lock_retries == 0
+
+
+def test_password_never_in_repr() -> None:
+    db = DatabaseSettings(host="h", user="u", database="d", password=SECRET)
+    assert SECRET not in repr(db) and SECRET not in str(Settings(database=db))
+    assert db.password == SECRET
+
+
+def test_marks_give_each_key_its_line(tmp_path: Path) -> None:
+    settings = _load(tmp_path, "# top\n" + MINIMAL + "migrations:\n  lockRetries: 1\n")
+    assert settings.marks["database"] == (2, 1)
+    assert settings.marks["database.host"] == (3, 3)
+    assert settings.marks["migrations.lockRetries"] == (7, 3)
+
+
+def test_top_level_x_keys_are_ignored(tmp_path: Path) -> None:
+    settings = _load(tmp_path, "x-anything: {a: 1}\nX-Other: [1]\n" + MINIMAL)
+    assert settings.database is not None
 
 
 # -- env overrides ---------------------------------------------------------------------------------
@@ -329,12 +356,12 @@ _ERRORS = {  # file text -> the message fragment that names key path, line and c
         "the top level must be a mapping of keys such as database:, but it is the text 'just text'",
     ),  # fmt: skip
     "database-not-a-mapping": (
-        "registryName: r\ndatabase: postgres://h/db\n",
+        "migrations: {}\ndatabase: postgres://h/db\n",
         "at line 2, column 1: database must be a mapping of keys, not the text 'postgres://h/db'"
         f"; it needs host, user, database; {_KEYS}",
     ),
     "database-empty": (
-        "registryName: r\ndatabase:\n",
+        "migrations:\ndatabase:\n",
         "at line 2, column 1: database is empty; it needs host, user, database; known keys",
     ),
     "missing-required-key": (
@@ -387,7 +414,7 @@ _ERRORS = {  # file text -> the message fragment that names key path, line and c
         + _KEYS,
     ),
     "top-level-typo": (
-        "registryName: r\ndatabse:\n  host: h\n",
+        "migrations: {}\ndatabse:\n  host: h\n",
         "at line 2, column 1: databse is not a known key; did you mean 'database'?",
     ),
     "bad-sslmode": (
@@ -420,6 +447,53 @@ _ERRORS = {  # file text -> the message fragment that names key path, line and c
         _DB + "migrations:\n  lockTimeoutMs: -1\n",
         "line 6, column 3: migrations.lockTimeoutMs must be a whole number of milliseconds",
     ),
+    "top-level-unknown-lists-keys": (
+        "registryName: r\n",
+        "at line 1, column 1: registryName is not a known key; did you mean 'registries'?",
+    ),
+    "top-level-unknown-no-match": (
+        "fileStorage: {baseDir: ./data}\n",
+        "at line 1, column 1: fileStorage is not a known key; known keys are database, "
+        "migrations, sources, registries, auth, server, telemetry, audit",
+    ),
+    "top-level-repeated-in-other-case": (
+        _DB + "Database: {}\n",
+        "line 5, column 1: Database repeats database; keep only one",
+    ),
+    "lock-wait-nan": (
+        _DB + "migrations:\n  lockWaitSeconds: .nan\n",
+        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds greater than 0",
+    ),
+    "lock-retries-too-many": (
+        _DB + "migrations:\n  lockRetries: 101\n",
+        "migrations.lockRetries must be a whole number from 0 to 100, not the number 101",
+    ),
+    "quoted-port": (
+        _DB + '  port: "5432"\n',
+        "line 5, column 3: database.port must be an integer from 1 to 65535, not the text '5432'",
+    ),
+    "max-open-conns-negative": (
+        _DB + "  maxOpenConns: -1\n",
+        "database.maxOpenConns must be a whole number, 0 or more, not the number -1",
+    ),
+    "max-meta-size-zero": (
+        _DB + "  maxMetaSize: 0\n",
+        "database.maxMetaSize must be a number of bytes greater than 0, not the number 0",
+    ),
+    "conn-max-lifetime-go-syntax": (
+        _DB + "  connMaxLifetime: 1 hour\n",
+        "line 5, column 3: database.connMaxLifetime must be a duration such as 30s, 5m or 1h30m: "
+        "'1 hour' has an unknown unit ' hour'",
+    ),
+    "conn-max-lifetime-number": (
+        _DB + "  connMaxLifetime: 3600\n",
+        "database.connMaxLifetime must be a duration such as 30s, 5m or 1h30m (text), not the "
+        "number 3600",
+    ),
+    "conn-max-lifetime-negative": (
+        _DB + "  connMaxLifetime: -5m\n",
+        "database.connMaxLifetime must not be negative",
+    ),
     "lock-retries-typo": (
         _DB + "migrations:\n  lockRetrys: 2\n",
         "migrations.lockRetrys is not a known key; did you mean 'lockRetries'?",
@@ -451,7 +525,7 @@ def test_every_problem_in_one_paragraph(tmp_path: Path) -> None:
     err = _error(
         tmp_path,
         f"""\
-        registryName: r
+        migrations: {{}}
         database:
           host: h
           port: abc
@@ -467,3 +541,32 @@ def test_every_problem_in_one_paragraph(tmp_path: Path) -> None:
     assert "(2) line 7, column 3: database.databse" in err.message
     assert "(3) line 8, column 3: database.sslmode must be one of" in err.message
     assert err.hint == f"Edit {tmp_path / 'config.yaml'} and run the command again."
+
+
+# -- migration commands ------------------------------------------------------------------------
+
+
+def test_a_migration_only_file_needs_no_server_block(tmp_path: Path) -> None:
+    settings = _load(tmp_path, MINIMAL + "migrations:\n  lockTimeoutMs: 100\n")
+    assert (settings.sources, settings.registries, settings.auth) == ((), (), None)
+    assert settings.telemetry is None and settings.audit is None
+    assert settings.server.address == ":8080"  # defaults, unused by migration commands
+
+
+def test_server_blocks_are_checked_when_present(tmp_path: Path) -> None:
+    err = _error(tmp_path, MINIMAL + "sources:\n  - name: Bad_Name\n    managed: {}\n")
+    assert "line 6, column 5: sources[0].name must be a DNS label" in err.message
+
+
+def test_help_imports_no_config_models() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['thv-registry-api', 'migrate', 'up', '--help']\n"
+        "from thv_registry.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "loaded = [m for m in ('msgspec', 'yaml', 'thv_registry.config') if m in sys.modules]\n"
+        "print(loaded, file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage:" in out.stdout
+    assert out.stderr.strip() == "[]"

@@ -2,7 +2,7 @@
 
 Commands raise; :class:`RootGroup` turns what escapes into one paragraph on stderr and the exit
 code of :class:`thv_registry.errors.ExitCode` (``--debug`` adds the traceback). Heavy modules
-(psycopg, pydantic, pglast, pgserver) are imported only by the code that needs them.
+(psycopg, msgspec, pglast, pgserver) are imported only by the code that needs them.
 """
 
 from __future__ import annotations

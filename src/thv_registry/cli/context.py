@@ -17,8 +17,8 @@ import click
 from thv_registry.cli.output import Output, configure_logging
 
 if TYPE_CHECKING:
-    from thv_registry.config import ConnectionParams
-    from thv_registry.config_fast import ConfigValues
+    from thv_registry.config import Settings
+    from thv_registry.db.connect import ConnectionParams
     from thv_registry.migrations.engine.migrator import Migrator
     from thv_registry.migrations.engine.source import Source
 
@@ -50,7 +50,7 @@ class AppContext:
     lock_wait_s: float | None = None
     lock_timeout_ms: int | None = None
     lock_retries: int | None = None
-    _settings: ConfigValues | None = field(default=None, init=False, repr=False)
+    _settings: Settings | None = field(default=None, init=False, repr=False)
     _settings_loaded: bool = field(default=False, init=False, repr=False)
     _migrator: Migrator | None = field(default=None, init=False, repr=False)
 
@@ -66,15 +66,13 @@ class AppContext:
         return Output(json_mode=self.json_mode, debug=self.debug, names=names)
 
     @property
-    def settings(self) -> ConfigValues | None:
+    def settings(self) -> Settings | None:
         """The validated config file, or None when no ``--config`` was given."""
         if not self._settings_loaded:
             if self.config_path is not None:
-                from thv_registry.config_fast import (
-                    load_config_values,  # pydantic only if the file needs it
-                )
+                from thv_registry.config import load_config
 
-                self._settings = load_config_values(self.config_path)
+                self._settings = load_config(self.config_path)
             self._settings_loaded = True
         return self._settings
 
@@ -110,7 +108,7 @@ class AppContext:
 
     def _embedded_params(self) -> ConnectionParams:
         """Start (or reuse) the embedded PostgreSQL and say so: deployments pass --config."""
-        from thv_registry.config import ConnectionParams
+        from thv_registry.db.connect import ConnectionParams
         from thv_registry.db.embedded import DEFAULT_DATABASE, start_embedded
 
         server = start_embedded(database=DEFAULT_DATABASE)
