@@ -4,6 +4,7 @@ package matching what `task gen` writes, and sqlc refusing a query on a dropped 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from thv_registry.codegen.pytypes import snake_case
 from thv_registry.codegen.request import parse_request
 from thv_registry.config import ConnectionParams
 from thv_registry.migrations import Migrator, Source, Up
-from thv_registry.queries import servers, sync
+from thv_registry.queries import aio, servers, sync
 
 Conn = psycopg.Connection[Any]
 BIN = Path(sys.executable).parent
@@ -121,7 +122,10 @@ def _page(conn: Conn, after: servers.ListServersRow | None = None, **filters: An
     args: dict[str, Any] = {
         "registry_name": "default",
         "cursor_name": after.name if after else None,
+        "cursor_sort_key": after.sort_key if after else None,
+        "cursor_published_at": after.published_at if after else None,
         "cursor_version": after.version if after else None,
+        "version": None,
         "search": None,
         "updated_since": None,
         "latest_only": False,
@@ -150,23 +154,24 @@ def test_list_servers_pages_by_name_and_version(conn: Conn) -> None:
     _publish(conn, source_id, "io.acme/calendar", ["0.1.0"])
     _publish(conn, source_id, "io.acme/maps", ["3.0.0", "3.1.0"], latest="3.0.0")
 
+    # no version_sort_key written here: versions order newest published first
     first = _page(conn)
     assert [(r.name, r.version) for r in first] == [
         ("io.acme/calendar", "0.1.0"),
-        ("io.acme/maps", "3.0.0"),
         ("io.acme/maps", "3.1.0"),
+        ("io.acme/maps", "3.0.0"),
     ]
     second = _page(conn, after=first[-1])
     assert [(r.name, r.version) for r in second] == [
-        ("io.acme/weather", "1.0.0"),
-        ("io.acme/weather", "1.1.0"),
         ("io.acme/weather", "2.0.0"),
+        ("io.acme/weather", "1.1.0"),
+        ("io.acme/weather", "1.0.0"),
     ]
     assert _page(conn, after=second[-1]) == []
 
-    row = first[1]
+    row = first[2]
     assert isinstance(row, servers.ListServersRow)
-    assert row.is_latest and not first[2].is_latest
+    assert row.is_latest and not first[1].is_latest
     assert isinstance(row.version_id, uuid.UUID)
     assert row.published_at.tzinfo is not None
     assert row.server_meta == {"io.acme/tier": "gold"}
@@ -254,7 +259,7 @@ def test_server_version_with_packages_and_remotes(conn: Conn) -> None:
         conn, registry_name="default", server_name="io.acme/weather", version="1.1.0"
     )
     assert detail is not None
-    assert (detail.version, detail.is_latest, detail.claims) == ("1.1.0", False, {"org": "acme"})
+    assert (detail.version, detail.is_latest) == ("1.1.0", False)
     latest = servers.get_server_version(
         conn, registry_name="default", server_name="io.acme/weather", version=None
     )
@@ -266,22 +271,22 @@ def test_server_version_with_packages_and_remotes(conn: Conn) -> None:
         is None
     )
 
-    packages = servers.list_server_packages(conn, version_id=version_id)
+    packages = servers.list_server_packages(conn, version_ids=[version_id])
     assert [(p.position, p.registry_type, p.pkg_identifier) for p in packages] == [
         (0, "npm", "@acme/w"),
         (1, "oci", "acme/w"),
     ]
     assert packages[0].env_vars == [{"name": "API_KEY", "isSecret": True}]
     assert packages[0].transport == "stdio" and packages[0].transport_url is None
-    remotes = servers.list_server_remotes(conn, version_id=version_id)
+    remotes = servers.list_server_remotes(conn, version_ids=[version_id])
     assert [(r.transport, r.transport_url) for r in remotes] == [
         ("streamable-http", "https://weather.acme.example/mcp")
     ]
-    assert servers.list_server_icons(conn, version_id=version_id) == []
+    assert servers.list_server_icons(conn, version_ids=[version_id]) == []
 
     assert sync.delete_server_packages(conn, version_id=version_id) == 2
     assert sync.delete_server_remotes(conn, version_id=version_id) == 1
-    assert servers.list_server_packages(conn, version_id=version_id) == []
+    assert servers.list_server_packages(conn, version_ids=[version_id]) == []
 
 
 def test_sync_state_and_stale_deletes(conn: Conn) -> None:
@@ -324,6 +329,42 @@ def test_sync_state_and_stale_deletes(conn: Conn) -> None:
     assert state is not None
     assert (state.sync_status, state.attempt_count, state.server_count) == ("COMPLETED", 0, 1)
     assert [(r.name, r.version) for r in _page(conn)] == [("io.acme/weather", "1.0.0")]
+
+
+def test_async_queries_match_the_sync_ones(conn: Conn, database: TestDatabase) -> None:
+    """queries.aio: the same functions as coroutines over psycopg.AsyncConnection."""
+    (source_id,) = _registry(conn)
+    _publish(conn, source_id, "io.acme/weather", ["1.0.0", "2.0.0"])
+    _publish(conn, source_id, "io.acme/maps", ["3.0.0"])
+    expected = _page(conn, page_size=10)
+
+    async def read() -> tuple[list[Any], uuid.UUID | None]:
+        aconn = await psycopg.AsyncConnection.connect(database.conninfo, autocommit=True)
+        async with aconn:
+            args = {
+                "registry_name": "default",
+                "cursor_name": None,
+                "cursor_sort_key": None,
+                "cursor_published_at": None,
+                "cursor_version": None,
+                "version": None,
+                "search": None,
+                "updated_since": None,
+                "latest_only": False,
+                "include_deleted": False,
+                "page_size": 10,
+            }
+            rows = await aio.servers.list_servers(aconn, **args)
+            return rows, await aio.servers.get_registry_id(aconn, registry_name="default")
+
+    rows, registry_id = asyncio.run(read())
+    assert rows == expected and len(rows) == 3
+    assert isinstance(rows[0], servers.ListServersRow)  # the row classes are shared
+    assert registry_id == servers.get_registry_id(conn, registry_name="default")
+    assert aio.servers.LIST_SERVERS is servers.LIST_SERVERS  # type: ignore[attr-defined]
+    assert sorted(aio.servers.__all__) == sorted(
+        n for n in servers.__all__ if not n.endswith("Row")
+    )
 
 
 def test_snake_case_matches_sqlc_names() -> None:
@@ -376,8 +417,11 @@ def test_task_gen_reproduces_the_committed_package(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = root / "src" / "thv_registry" / "queries"
-    generated = {p.name: p.read_text() for p in sorted(out.glob("*.py"))}
-    committed = {p.name: p.read_text() for p in sorted(QUERIES_PKG.glob("*.py"))}
+    generated = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*.py"))}
+    committed = {
+        str(p.relative_to(QUERIES_PKG)): p.read_text() for p in sorted(QUERIES_PKG.rglob("*.py"))
+    }
+    assert "aio/servers.py" in generated
     assert sorted(generated) == sorted(committed)
     stale = [name for name in generated if generated[name] != committed[name]]
     assert not stale, f"run `task gen` and commit the result: {stale} differ"

@@ -25,12 +25,12 @@ def test_server_position_round_trips_and_is_url_safe() -> None:
 
 
 def test_skill_position_round_trips() -> None:
-    pos = SkillPosition("io.github.x", "pdf", b"\x00", T, "nightly")
+    pos = SkillPosition("io.github.x/pdf", b"\x00", T, "nightly")
     assert cursor.decode(cursor.encode(pos), SkillPosition) == pos
 
 
 def test_a_cursor_of_another_listing_is_refused() -> None:
-    text = cursor.encode(SkillPosition("ns", "n", b"\x00", T, "1"))
+    text = cursor.encode(SkillPosition("ns/n", b"\x00", T, "1"))
     with pytest.raises(InvalidCursor, match="not a cursor of this listing"):
         cursor.decode(text, ServerPosition)
 

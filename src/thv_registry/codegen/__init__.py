@@ -56,7 +56,8 @@ def _leading_comments(text: str) -> list[str]:
 
 
 def generate(request: Request, root: Path) -> dict[str, str]:
-    """File name -> source of the generated package (not yet formatted by ruff)."""
+    """File name (``servers.py``, ``aio/servers.py``) -> source of the generated package (not
+    yet formatted by ruff)."""
     return render_modules(request, query_file_headers(request, root))
 
 
@@ -66,9 +67,11 @@ def write_package(files: dict[str, str], out: Path) -> list[Path]:
     written: list[Path] = []
     for name, text in sorted(files.items()):
         path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    for stale in sorted(out.glob("*.py")):
-        if stale.name not in files and stale.read_text(encoding="utf-8").startswith(GENERATED_MARK):
+    for stale in sorted(out.rglob("*.py")):
+        name = stale.relative_to(out).as_posix()
+        if name not in files and stale.read_text(encoding="utf-8").startswith(GENERATED_MARK):
             stale.unlink()
     return written

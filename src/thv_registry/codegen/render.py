@@ -1,5 +1,9 @@
 """Render the typed Python modules: one per query file, plus ``models`` and ``__init__``.
 
+Each query file also gets an async twin, ``aio/<module>.py``: the same functions as coroutines
+over ``psycopg.AsyncConnection`` (``psycopg.AsyncRawCursor``), sharing the SQL constants and
+row classes of the sync module.
+
 Each query becomes a SQL constant, a frozen dataclass for its row (when it returns more than one
 column) and a function that runs it over a psycopg connection with PostgreSQL's own ``$n``
 placeholders (``psycopg.RawCursor``), so the SQL is sent exactly as sqlc checked it: no
@@ -67,12 +71,21 @@ class _ModuleWriter:
         self.modules: set[str] = set()
         self.used_enums: set[str] = set()
         self.uses_dataclass = self.uses_json = False
+        #: the async functions (queries/aio), and the names they import from the sync module
+        self.async_bodies: list[str] = []
+        self.shared_names: list[str] = []
+        self.aio_modules: set[str] = set()
+        self.aio_enums: set[str] = set()
 
-    def note(self, typ: PyType) -> PyType:
-        if typ.module:
-            self.modules.add(typ.module)
-        if typ.enum:
-            self.used_enums.add(typ.enum)
+    def note(self, typ: PyType, *, aio: bool = False) -> PyType:
+        """Record the imports ``typ`` needs (``aio``: the async twin needs them too)."""
+        for modules, enums in [(self.modules, self.used_enums)] + (
+            [(self.aio_modules, self.aio_enums)] if aio else []
+        ):
+            if typ.module:
+                modules.add(typ.module)
+            if typ.enum:
+                enums.add(typ.enum)
         return typ
 
     def query(self, q: Query) -> str:
@@ -82,7 +95,7 @@ class _ModuleWriter:
         columns = [
             _Field(
                 _identifier(c.name, f"column_{i}", taken),
-                self.note(python_type(c, self.enums, q.where)),
+                self.note(python_type(c, self.enums, q.where), aio=len(q.columns) == 1),
             )
             for i, c in enumerate(q.columns, 1)
         ]
@@ -90,7 +103,7 @@ class _ModuleWriter:
         params = [
             _Field(
                 _identifier(p.column.name, f"p{p.number}", taken),
-                self.note(python_type(p.column, self.enums, q.where)),
+                self.note(python_type(p.column, self.enums, q.where), aio=True),
             )
             for p in q.params
         ]
@@ -131,36 +144,58 @@ class _ModuleWriter:
                 values.append(p.name)
         tuple_text = "(" + ", ".join(values) + ("," if len(values) == 1 else "") + ")"
         doc = _docstring(q.comments, f"Run the {q.name} query.")
-        lines = [
-            f"def {func}(conn: psycopg.Connection[Any]{star}{args}) -> {returns}:",
-            f"    {doc}",
-            "    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:",
-            f"        cur.execute({const}, {tuple_text})",
-        ]
-        if q.cmd == ":one":
-            lines += [
-                "        row = cur.fetchone()",
-                f"        return None if row is None else {make}",
+
+        def function(aio: str, conn_type: str, cursor: str, wait: str) -> str:
+            lines = [
+                f"{aio}def {func}(conn: psycopg.{conn_type}[Any]{star}{args}) -> {returns}:",
+                f"    {doc}",
+                f"    {aio.replace('def', '')}with psycopg.{cursor}(conn, row_factory=tuple_row)"
+                " as cur:",
+                f"        {wait}cur.execute({const}, {tuple_text})",
             ]
-        elif q.cmd == ":many":
-            lines.append(f"        return [{make} for row in cur.fetchall()]")
-        elif q.cmd == ":execrows":
-            lines.append("        return cur.rowcount")
-        out.append("\n".join(lines))
+            if q.cmd == ":one":
+                lines += [
+                    f"        row = {wait}cur.fetchone()",
+                    f"        return None if row is None else {make}",
+                ]
+            elif q.cmd == ":many":
+                lines.append(f"        return [{make} for row in {wait}cur.fetchall()]")
+            elif q.cmd == ":execrows":
+                lines.append("        return cur.rowcount")
+            return "\n".join(lines)
+
+        out.append(function("", "Connection", "RawCursor", ""))
+        self.async_bodies.append(function("async ", "AsyncConnection", "AsyncRawCursor", "await "))
+        self.shared_names.append(const)
+        if len(columns) > 1:
+            self.shared_names.append(row)
         return "\n\n\n".join(out)
 
-    def imports(self) -> str:
-        std = [f"import {m}" for m in sorted(self.modules)]
-        if self.uses_dataclass:
+    def imports(self, sync_module: str | None = None) -> str:
+        """The imports of the sync module, or (``sync_module`` given) of its async twin."""
+        std = [f"import {m}" for m in sorted(self.aio_modules if sync_module else self.modules)]
+        if self.uses_dataclass and sync_module is None:
             std.append("from dataclasses import dataclass")
-        std.append("from typing import Any, Final")
+        std.append("from typing import Any" if sync_module else "from typing import Any, Final")
         third = ["import psycopg", "from psycopg.rows import tuple_row"]
         if self.uses_json:
             third.append("from psycopg.types.json import Jsonb")
         parts = ["from __future__ import annotations", "\n".join(std), "\n".join(third)]
-        if self.used_enums:
-            parts.append(f"from .models import {', '.join(sorted(self.used_enums))}")
+        dots = ".." if sync_module else "."
+        enums = self.aio_enums if sync_module else self.used_enums
+        local = [f"from {dots}models import {', '.join(sorted(enums))}"] if enums else []
+        if sync_module:
+            shared = ", ".join(sorted(self.shared_names, key=_isort_key))
+            local.append(f"from ..{sync_module} import {shared}")
+        if local:
+            parts.append("\n".join(local))
         return "\n\n".join(parts)
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """ruff's isort order of imported names: CONSTANTS, then Classes, then the rest."""
+    kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return kind, name.lower()
 
 
 def _source_path(request: Request, filename: str) -> str:
@@ -177,18 +212,32 @@ def _header(source: str, what_to_do: str = "Edit that file and run `task gen`.")
 
 
 def _query_module(
-    request: Request, filename: str, queries: Sequence[Query], header: Sequence[str]
-) -> str:
+    request: Request, filename: str, module: str, queries: Sequence[Query], header: Sequence[str]
+) -> tuple[str, str]:
+    """The module of one query file, and its async twin (``aio/<module>.py``)."""
     writer = _ModuleWriter(request)
     bodies = [writer.query(q) for q in queries]
     doc = _docstring(header, f"Queries of {filename}.", indent="")
+    functions = [snake_case(q.name) for q in queries]
     all_names = sorted(
-        [snake_case(q.name) for q in queries]
+        functions
         + [pascal_case(snake_case(q.name)) + "Row" for q in queries if len(q.columns) > 1]
     )
     exports = "__all__ = [" + ", ".join(f'"{n}"' for n in all_names) + "]"
-    head = "\n\n".join([_header(_source_path(request, filename)) + doc, writer.imports(), exports])
-    return "\n\n\n".join([head, *bodies]) + "\n"
+    source = _header(_source_path(request, filename))
+    head = "\n\n".join([source + doc, writer.imports(), exports])
+    aio_doc = _docstring(
+        [f"The queries of {filename} as coroutines over ``psycopg.AsyncConnection``.", "",
+         f"Same SQL and row classes as :mod:`thv_registry.queries.{module}`."],
+        "",
+        indent="",
+    )
+    aio_exports = "__all__ = [" + ", ".join(f'"{n}"' for n in sorted(functions)) + "]"
+    aio_head = "\n\n".join([source + aio_doc, writer.imports(module), aio_exports])
+    return (
+        "\n\n\n".join([head, *bodies]) + "\n",
+        "\n\n\n".join([aio_head, *writer.async_bodies]) + "\n",
+    )
 
 
 def _models_module(request: Request) -> str:
@@ -209,15 +258,24 @@ def _models_module(request: Request) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _init_module(modules: Sequence[str]) -> str:
-    doc = (
-        '"""Typed queries over psycopg, generated by sqlc and thv_registry.codegen.\n\n'
-        "One module per file of database/queries: each query is a function taking a psycopg\n"
-        "connection and keyword arguments, returning frozen dataclasses. The functions never\n"
-        "commit: call them inside ``with conn.transaction():`` or on an autocommit connection.\n"
-        'Run `task gen` after editing a query file or adding a migration.\n"""'
-    )
-    names = sorted(["models", *modules])
+def _init_module(modules: Sequence[str], *, aio: bool = False) -> str:
+    if aio:
+        doc = (
+            '"""The typed queries as coroutines over ``psycopg.AsyncConnection`` (for serve).\n\n'
+            "One module per file of database/queries, with the same function names, SQL and row\n"
+            'classes as the sync modules of :mod:`thv_registry.queries`.\n"""'
+        )
+        names = sorted(modules)
+    else:
+        doc = (
+            '"""Typed queries over psycopg, generated by sqlc and thv_registry.codegen.\n\n'
+            "One module per file of database/queries: each query is a function taking a psycopg\n"
+            "connection and keyword arguments, returning frozen dataclasses. The functions\n"
+            "never commit: call them inside ``with conn.transaction():`` or on an autocommit\n"
+            "connection. ``thv_registry.queries.aio`` has the same functions as coroutines.\n"
+            'Run `task gen` after editing a query file or adding a migration.\n"""'
+        )
+        names = sorted(["aio", "models", *modules])
     imports = "from __future__ import annotations\n\nfrom . import " + ", ".join(names)
     exports = "__all__ = [" + ", ".join(f'"{n}"' for n in names) + "]"
     return "\n\n".join([_header("database/queries", _INIT_TODO) + doc, imports, exports]) + "\n"
@@ -243,10 +301,13 @@ def render_modules(
         first = queries[0]
         if header and list(first.comments[: len(header)]) == header:
             queries[0] = _replace_comments(first, first.comments[len(header) :])
-        files[f"{module}.py"] = _query_module(request, filename, queries, header)
+        files[f"{module}.py"], files[f"aio/{module}.py"] = _query_module(
+            request, filename, module, queries, header
+        )
         modules.append(module)
     files["models.py"] = _models_module(request)
     files["__init__.py"] = _init_module(modules)
+    files["aio/__init__.py"] = _init_module(modules, aio=True)
     return files
 
 

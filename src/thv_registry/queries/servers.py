@@ -3,9 +3,12 @@
 """Read queries of the registry API: the MCP servers a registry serves.
 
 A registry is an ordered list of sources (registry_source.position); a server name present
-in several of its sources is served from the one with the lowest position. Listings page by
-keyset on (name, version): pass the last row's name and version as the cursor, NULL for the
-first page (a name with a NULL version continues after that name's last version).
+in several of its sources is served entirely from the one with the lowest position (all of
+that source's versions, none of the others'). Versions order by name, then newest first:
+version_sort_key descending (semantic-version precedence as bytes; NULL counts as the key of
+a non-semver version, 00), then published_at, then the version text, both descending.
+Listings page by keyset on that order: the cursor is the last row's (name, sort_key,
+published_at, version), NULL for the first page.
 
 Comments before a query become its function's docstring; sqlc also moves comments inside a
 query there, so keep them above it. Run `task gen` after editing this file.
@@ -30,76 +33,136 @@ __all__ = [
     "ListServerRemotesRow",
     "ListServerVersionsRow",
     "ListServersRow",
+    "get_registry_id",
     "get_server_version",
     "list_server_icons",
     "list_server_packages",
     "list_server_remotes",
     "list_server_versions",
     "list_servers",
+    "server_is_served",
 ]
+
+
+GET_REGISTRY_ID: Final = """
+-- name: GetRegistryId :one
+SELECT id FROM registry WHERE name = $1
+"""
+
+
+def get_registry_id(conn: psycopg.Connection[Any], *, registry_name: str) -> uuid.UUID | None:
+    """The id of a registry by name (no row: unknown registry)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(GET_REGISTRY_ID, (registry_name,))
+        row = cur.fetchone()
+        return None if row is None else row[0]
 
 
 LIST_SERVERS: Final = r"""
 -- name: ListServers :many
 WITH served AS (
-    SELECT DISTINCT ON (e.name)
-        e.id AS entry_id,
-        e.name,
-        src.name AS source_name
+    SELECT e.id AS entry_id, e.name, src.name AS source_name
     FROM registry AS r
     JOIN registry_source AS rs ON rs.registry_id = r.id
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
-    WHERE r.name = $7
-    ORDER BY e.name, rs.position
+    WHERE r.name = $1
+        AND ($2::text IS NULL OR e.name >= $2::text)
+        AND NOT EXISTS (
+            SELECT 1
+            FROM registry_source AS rs2
+            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
+            WHERE rs2.registry_id = r.id
+                AND rs2.position < rs.position
+                AND e2.entry_type = 'MCP'
+                AND e2.name = e.name
+        )
 ),
 pattern AS (
     SELECT '%' || replace(replace(replace(
-        $8::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+        $3::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+),
+page AS (
+    SELECT
+        s.name,
+        v.version,
+        v.id AS version_id,
+        s.source_name,
+        COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
+        v.title,
+        v.description,
+        v.status,
+        v.status_message,
+        v.status_changed_at,
+        v.published_at,
+        v.updated_at,
+        (l.version IS NOT NULL)::boolean AS is_latest
+    FROM served AS s
+    CROSS JOIN pattern AS p
+    JOIN entry_version AS v ON v.entry_id = s.entry_id
+    LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
+    WHERE (
+            $2::text IS NULL
+            OR s.name > $2::text
+            OR (
+                s.name = $2::text
+                AND (
+                    COALESCE(v.version_sort_key, '\x00'::bytea)
+                        < $4::bytea
+                    OR (
+                        COALESCE(v.version_sort_key, '\x00'::bytea)
+                            = $4::bytea
+                        AND (
+                            v.published_at < $5::timestamptz
+                            OR (
+                                v.published_at = $5::timestamptz
+                                AND v.version < $6::text
+                            )
+                        )
+                    )
+                )
+            )
+        )
+        AND (
+            p.like_text IS NULL
+            OR s.name ILIKE p.like_text
+            OR v.title ILIKE p.like_text
+            OR v.description ILIKE p.like_text
+        )
+        AND (
+            $7::timestamptz IS NULL
+            OR v.updated_at > $7::timestamptz
+        )
+        AND ($8::text IS NULL OR v.version = $8::text)
+        AND (NOT $9::boolean OR l.version IS NOT NULL)
+        AND ($10::boolean OR v.status <> 'DELETED')
+    ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
+    LIMIT $11
 )
 SELECT
-    s.name,
-    v.version,
-    v.id AS version_id,
-    s.source_name,
-    v.title,
-    v.description,
-    v.status,
-    v.status_message,
-    v.published_at,
-    v.updated_at,
-    (l.version IS NOT NULL)::boolean AS is_latest,
+    pg.name,
+    pg.version,
+    pg.version_id,
+    pg.source_name,
+    pg.sort_key,
+    pg.title,
+    pg.description,
+    pg.status,
+    pg.status_message,
+    pg.status_changed_at,
+    pg.published_at,
+    pg.updated_at,
+    pg.is_latest,
     m.website,
     m.schema_url,
     m.repository_url,
     m.repository_type,
     m.repository_id,
     m.repository_subfolder,
-    m.server_meta,
-    m.upstream_meta
-FROM served AS s
-CROSS JOIN pattern AS p
-JOIN entry_version AS v ON v.entry_id = s.entry_id
-LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-LEFT JOIN mcp_server AS m ON m.version_id = v.id
-WHERE (
-        $1::text IS NULL
-        OR (s.name, v.version) > ($1::text, $2::text)
-    )
-    AND (
-        p.like_text IS NULL
-        OR s.name ILIKE p.like_text
-        OR v.title ILIKE p.like_text
-        OR v.description ILIKE p.like_text
-    )
-    AND (
-        $3::timestamptz IS NULL
-        OR v.updated_at > $3::timestamptz
-    )
-    AND (NOT $4::boolean OR l.version IS NOT NULL)
-    AND ($5::boolean OR v.status <> 'DELETED')
-ORDER BY s.name, v.version
-LIMIT $6
+    m.server_meta
+FROM page AS pg
+LEFT JOIN mcp_server AS m ON m.version_id = pg.version_id
+ORDER BY pg.name, pg.sort_key DESC, pg.published_at DESC, pg.version DESC
 """
 
 
@@ -111,10 +174,12 @@ class ListServersRow:
     version: str
     version_id: uuid.UUID
     source_name: str
+    sort_key: bytes | None
     title: str | None
     description: str | None
     status: VersionStatus
     status_message: str | None
+    status_changed_at: datetime.datetime | None
     published_at: datetime.datetime
     updated_at: datetime.datetime
     is_latest: bool
@@ -125,104 +190,53 @@ class ListServersRow:
     repository_id: str | None
     repository_subfolder: str | None
     server_meta: Any | None
-    upstream_meta: Any | None
 
 
 def list_servers(
     conn: psycopg.Connection[Any],
     *,
+    registry_name: str,
     cursor_name: str | None,
+    search: str | None,
+    cursor_sort_key: bytes | None,
+    cursor_published_at: datetime.datetime | None,
     cursor_version: str | None,
     updated_since: datetime.datetime | None,
+    version: str | None,
     latest_only: bool,
     include_deleted: bool,
     page_size: int,
-    registry_name: str,
-    search: str | None,
 ) -> list[ListServersRow]:
-    """One page of server versions of a registry, ordered by (name, version), after the cursor.
+    """One page of server versions of a registry after the cursor, in listing order.
     Filters (NULL: no filter): search (case-insensitive substring of the name, title or
-    description), updated_since (versions updated strictly after it); latest_only keeps each
-    server's latest version; include_deleted keeps versions whose status is DELETED. The search
-    text is matched literally (its % and _ are escaped).
+    description, matched literally: its %, _ and \\ are escaped), updated_since (versions updated
+    strictly after it), version (exact version text); latest_only keeps each server's latest
+    version; include_deleted keeps versions whose status is DELETED.
     """
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(
             LIST_SERVERS,
             (
+                registry_name,
                 cursor_name,
+                search,
+                cursor_sort_key,
+                cursor_published_at,
                 cursor_version,
                 updated_since,
+                version,
                 latest_only,
                 include_deleted,
                 page_size,
-                registry_name,
-                search,
             ),
         )
         return [ListServersRow(*row) for row in cur.fetchall()]
 
 
-LIST_SERVER_VERSIONS: Final = """
+LIST_SERVER_VERSIONS: Final = r"""
 -- name: ListServerVersions :many
 WITH served AS (
-    SELECT e.id AS entry_id, src.name AS source_name
-    FROM registry AS r
-    JOIN registry_source AS rs ON rs.registry_id = r.id
-    JOIN source AS src ON src.id = rs.source_id
-    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
-    WHERE r.name = $2 AND e.name = $3
-    ORDER BY rs.position
-    LIMIT 1
-)
-SELECT
-    v.id AS version_id,
-    v.version,
-    s.source_name,
-    v.title,
-    v.description,
-    v.status,
-    v.published_at,
-    v.updated_at,
-    (l.version IS NOT NULL)::boolean AS is_latest
-FROM served AS s
-JOIN entry_version AS v ON v.entry_id = s.entry_id
-LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-WHERE $1::boolean OR v.status <> 'DELETED'
-ORDER BY v.version
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class ListServerVersionsRow:
-    """A row of :func:`list_server_versions`."""
-
-    version_id: uuid.UUID
-    version: str
-    source_name: str
-    title: str | None
-    description: str | None
-    status: VersionStatus
-    published_at: datetime.datetime
-    updated_at: datetime.datetime
-    is_latest: bool
-
-
-def list_server_versions(
-    conn: psycopg.Connection[Any], *, include_deleted: bool, registry_name: str, server_name: str
-) -> list[ListServerVersionsRow]:
-    """Every version of one server as the registry serves it (from the source with the lowest
-    position that has it), ordered by version.
-    """
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(LIST_SERVER_VERSIONS, (include_deleted, registry_name, server_name))
-        return [ListServerVersionsRow(*row) for row in cur.fetchall()]
-
-
-GET_SERVER_VERSION: Final = """
--- name: GetServerVersion :one
-WITH served AS (
-    SELECT e.id AS entry_id, e.name, e.claims, src.name AS source_name
+    SELECT e.id AS entry_id, e.name, src.name AS source_name
     FROM registry AS r
     JOIN registry_source AS rs ON rs.registry_id = r.id
     JOIN source AS src ON src.id = rs.source_id
@@ -236,7 +250,7 @@ SELECT
     v.version,
     v.id AS version_id,
     s.source_name,
-    s.claims,
+    COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
     v.title,
     v.description,
     v.status,
@@ -251,8 +265,86 @@ SELECT
     m.repository_type,
     m.repository_id,
     m.repository_subfolder,
-    m.server_meta,
-    m.upstream_meta
+    m.server_meta
+FROM served AS s
+JOIN entry_version AS v ON v.entry_id = s.entry_id
+LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
+LEFT JOIN mcp_server AS m ON m.version_id = v.id
+WHERE $1::boolean OR v.status <> 'DELETED'
+ORDER BY sort_key DESC, v.published_at DESC, v.version DESC
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ListServerVersionsRow:
+    """A row of :func:`list_server_versions`."""
+
+    name: str
+    version: str
+    version_id: uuid.UUID
+    source_name: str
+    sort_key: bytes | None
+    title: str | None
+    description: str | None
+    status: VersionStatus
+    status_message: str | None
+    status_changed_at: datetime.datetime | None
+    published_at: datetime.datetime
+    updated_at: datetime.datetime
+    is_latest: bool
+    website: str | None
+    schema_url: str | None
+    repository_url: str | None
+    repository_type: str | None
+    repository_id: str | None
+    repository_subfolder: str | None
+    server_meta: Any | None
+
+
+def list_server_versions(
+    conn: psycopg.Connection[Any], *, include_deleted: bool, registry_name: str, server_name: str
+) -> list[ListServerVersionsRow]:
+    """Every version of one server as the registry serves it (from the source with the lowest
+    position that has the name), newest first; include_deleted keeps DELETED versions.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(LIST_SERVER_VERSIONS, (include_deleted, registry_name, server_name))
+        return [ListServerVersionsRow(*row) for row in cur.fetchall()]
+
+
+GET_SERVER_VERSION: Final = r"""
+-- name: GetServerVersion :one
+WITH served AS (
+    SELECT e.id AS entry_id, e.name, src.name AS source_name
+    FROM registry AS r
+    JOIN registry_source AS rs ON rs.registry_id = r.id
+    JOIN source AS src ON src.id = rs.source_id
+    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
+    WHERE r.name = $2 AND e.name = $3
+    ORDER BY rs.position
+    LIMIT 1
+)
+SELECT
+    s.name,
+    v.version,
+    v.id AS version_id,
+    s.source_name,
+    COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
+    v.title,
+    v.description,
+    v.status,
+    v.status_message,
+    v.status_changed_at,
+    v.published_at,
+    v.updated_at,
+    (l.version IS NOT NULL)::boolean AS is_latest,
+    m.website,
+    m.schema_url,
+    m.repository_url,
+    m.repository_type,
+    m.repository_id,
+    m.repository_subfolder,
+    m.server_meta
 FROM served AS s
 JOIN entry_version AS v ON v.entry_id = s.entry_id
 LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
@@ -270,7 +362,7 @@ class GetServerVersionRow:
     version: str
     version_id: uuid.UUID
     source_name: str
-    claims: Any | None
+    sort_key: bytes | None
     title: str | None
     description: str | None
     status: VersionStatus
@@ -286,14 +378,13 @@ class GetServerVersionRow:
     repository_id: str | None
     repository_subfolder: str | None
     server_meta: Any | None
-    upstream_meta: Any | None
 
 
 def get_server_version(
     conn: psycopg.Connection[Any], *, version: str | None, registry_name: str, server_name: str
 ) -> GetServerVersionRow | None:
-    """One version of a server as the registry serves it, with its ServerDetail fields; a NULL
-    version asks for the server's latest version.
+    """One version of a server as the registry serves it, whatever its status; a NULL version asks
+    for the server's latest version.
     """
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(GET_SERVER_VERSION, (version, registry_name, server_name))
@@ -301,10 +392,32 @@ def get_server_version(
         return None if row is None else GetServerVersionRow(*row)
 
 
+SERVER_IS_SERVED: Final = """
+-- name: ServerIsServed :one
+SELECT EXISTS (
+    SELECT 1
+    FROM registry AS r
+    JOIN registry_source AS rs ON rs.registry_id = r.id
+    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
+    WHERE r.name = $1 AND e.name = $2
+)::boolean AS served
+"""
+
+
+def server_is_served(
+    conn: psycopg.Connection[Any], *, registry_name: str, server_name: str
+) -> bool | None:
+    """Whether the registry serves a server of this name (from any of its sources)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SERVER_IS_SERVED, (registry_name, server_name))
+        row = cur.fetchone()
+        return None if row is None else row[0]
+
+
 LIST_SERVER_PACKAGES: Final = """
 -- name: ListServerPackages :many
 SELECT
-    id,
+    server_id,
     position,
     registry_type,
     pkg_registry_url,
@@ -319,8 +432,8 @@ SELECT
     transport_url,
     transport_headers
 FROM mcp_server_package
-WHERE server_id = $1
-ORDER BY position
+WHERE server_id = ANY($1::uuid[])
+ORDER BY server_id, position
 """
 
 
@@ -328,7 +441,7 @@ ORDER BY position
 class ListServerPackagesRow:
     """A row of :func:`list_server_packages`."""
 
-    id: uuid.UUID
+    server_id: uuid.UUID
     position: int
     registry_type: str
     pkg_registry_url: str | None
@@ -345,20 +458,20 @@ class ListServerPackagesRow:
 
 
 def list_server_packages(
-    conn: psycopg.Connection[Any], *, version_id: uuid.UUID
+    conn: psycopg.Connection[Any], *, version_ids: list[uuid.UUID]
 ) -> list[ListServerPackagesRow]:
-    """The packages of one server version (ServerDetail.packages), in order."""
+    """The packages of several server versions (ServerDetail.packages), each version's in order."""
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(LIST_SERVER_PACKAGES, (version_id,))
+        cur.execute(LIST_SERVER_PACKAGES, (version_ids,))
         return [ListServerPackagesRow(*row) for row in cur.fetchall()]
 
 
 LIST_SERVER_REMOTES: Final = """
 -- name: ListServerRemotes :many
-SELECT id, position, transport, transport_url, transport_headers, transport_variables
+SELECT server_id, position, transport, transport_url, transport_headers, transport_variables
 FROM mcp_server_remote
-WHERE server_id = $1
-ORDER BY position
+WHERE server_id = ANY($1::uuid[])
+ORDER BY server_id, position
 """
 
 
@@ -366,7 +479,7 @@ ORDER BY position
 class ListServerRemotesRow:
     """A row of :func:`list_server_remotes`."""
 
-    id: uuid.UUID
+    server_id: uuid.UUID
     position: int
     transport: TransportType
     transport_url: str
@@ -375,20 +488,20 @@ class ListServerRemotesRow:
 
 
 def list_server_remotes(
-    conn: psycopg.Connection[Any], *, version_id: uuid.UUID
+    conn: psycopg.Connection[Any], *, version_ids: list[uuid.UUID]
 ) -> list[ListServerRemotesRow]:
-    """The remotes of one server version (ServerDetail.remotes), in order."""
+    """The remotes of several server versions (ServerDetail.remotes), each version's in order."""
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(LIST_SERVER_REMOTES, (version_id,))
+        cur.execute(LIST_SERVER_REMOTES, (version_ids,))
         return [ListServerRemotesRow(*row) for row in cur.fetchall()]
 
 
 LIST_SERVER_ICONS: Final = """
 -- name: ListServerIcons :many
-SELECT id, position, source_uri, mime_type, sizes, theme
+SELECT server_id, position, source_uri, mime_type, sizes, theme
 FROM mcp_server_icon
-WHERE server_id = $1
-ORDER BY position
+WHERE server_id = ANY($1::uuid[])
+ORDER BY server_id, position
 """
 
 
@@ -396,7 +509,7 @@ ORDER BY position
 class ListServerIconsRow:
     """A row of :func:`list_server_icons`."""
 
-    id: uuid.UUID
+    server_id: uuid.UUID
     position: int
     source_uri: str
     mime_type: str | None
@@ -405,9 +518,9 @@ class ListServerIconsRow:
 
 
 def list_server_icons(
-    conn: psycopg.Connection[Any], *, version_id: uuid.UUID
+    conn: psycopg.Connection[Any], *, version_ids: list[uuid.UUID]
 ) -> list[ListServerIconsRow]:
-    """The icons of one server version (ServerDetail.icons), in order."""
+    """The icons of several server versions (ServerDetail.icons), each version's in order."""
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(LIST_SERVER_ICONS, (version_id,))
+        cur.execute(LIST_SERVER_ICONS, (version_ids,))
         return [ListServerIconsRow(*row) for row in cur.fetchall()]

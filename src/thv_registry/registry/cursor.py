@@ -39,9 +39,8 @@ class ServerPosition(
 class SkillPosition(
     msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True, tag="k"
 ):
-    """Where a skills listing stopped: namespace, name, then version precedence, newest first."""
+    """Where a skills listing stopped: ``namespace/name``, then version precedence, newest first."""
 
-    namespace: str
     name: str
     sort_key: bytes
     published_at: datetime.datetime

@@ -1,0 +1,111 @@
+-- Read queries of the skills extension (/x/dev.toolhive/skills): the Agent Skills a registry
+-- serves.
+--
+-- A skill is a registry_entry of type SKILL named "namespace/name", with one entry_version and
+-- one skill row per version. As for servers, a name present in several sources of a registry
+-- is served entirely from the one with the lowest position, and versions order newest first
+-- (version_sort_key, published_at, version, all descending; NULL sort key = 00). Listings page
+-- by keyset on (name, sort_key, published_at, version). Run `task gen` after editing this file.
+
+-- name: ListSkills :many
+-- One page of skill versions of a registry after the cursor, in listing order. Filters (NULL:
+-- no filter): search (case-insensitive literal substring of the name, title or description),
+-- statuses (the versions whose status is one of these; NULL: every status but DELETED),
+-- version (exact text); latest_only keeps each skill's latest version; name (one skill).
+WITH served AS (
+    SELECT e.id AS entry_id, e.name, src.name AS source_name
+    FROM registry AS r
+    JOIN registry_source AS rs ON rs.registry_id = r.id
+    JOIN source AS src ON src.id = rs.source_id
+    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
+    WHERE r.name = sqlc.arg('registry_name')
+        AND (sqlc.narg('name')::text IS NULL OR e.name = sqlc.narg('name')::text)
+        AND (sqlc.narg('cursor_name')::text IS NULL OR e.name >= sqlc.narg('cursor_name')::text)
+        AND NOT EXISTS (
+            SELECT 1
+            FROM registry_source AS rs2
+            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
+            WHERE rs2.registry_id = r.id
+                AND rs2.position < rs.position
+                AND e2.entry_type = 'SKILL'
+                AND e2.name = e.name
+        )
+),
+pattern AS (
+    SELECT '%' || replace(replace(replace(
+        sqlc.narg('search')::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+)
+SELECT
+    s.name,
+    v.version,
+    v.id AS version_id,
+    s.source_name,
+    COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
+    v.title,
+    v.description,
+    v.status,
+    v.published_at,
+    v.updated_at,
+    (l.version IS NOT NULL)::boolean AS is_latest,
+    k.namespace,
+    k.license,
+    k.compatibility,
+    k.allowed_tools,
+    k.repository,
+    k.icons,
+    k.metadata,
+    k.extension_meta
+FROM served AS s
+CROSS JOIN pattern AS p
+JOIN entry_version AS v ON v.entry_id = s.entry_id
+JOIN skill AS k ON k.version_id = v.id
+LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
+WHERE (
+        sqlc.narg('cursor_name')::text IS NULL
+        OR s.name > sqlc.narg('cursor_name')::text
+        OR (
+            s.name = sqlc.narg('cursor_name')::text
+            AND (
+                COALESCE(v.version_sort_key, '\x00'::bytea) < sqlc.narg('cursor_sort_key')::bytea
+                OR (
+                    COALESCE(v.version_sort_key, '\x00'::bytea)
+                        = sqlc.narg('cursor_sort_key')::bytea
+                    AND (
+                        v.published_at < sqlc.narg('cursor_published_at')::timestamptz
+                        OR (
+                            v.published_at = sqlc.narg('cursor_published_at')::timestamptz
+                            AND v.version < sqlc.narg('cursor_version')::text
+                        )
+                    )
+                )
+            )
+        )
+    )
+    AND (
+        p.like_text IS NULL
+        OR s.name ILIKE p.like_text
+        OR v.title ILIKE p.like_text
+        OR v.description ILIKE p.like_text
+    )
+    AND (
+        (sqlc.narg('statuses')::version_status[] IS NULL AND v.status <> 'DELETED')
+        OR v.status = ANY(sqlc.narg('statuses')::version_status[])
+    )
+    AND (sqlc.narg('version')::text IS NULL OR v.version = sqlc.narg('version')::text)
+    AND (NOT sqlc.arg('latest_only')::boolean OR l.version IS NOT NULL)
+ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
+LIMIT sqlc.arg('page_size');
+
+-- name: ListSkillOciPackages :many
+-- The OCI artifacts of several skill versions, each version's in order.
+SELECT skill_id, position, identifier, digest, media_type
+FROM skill_oci_package
+WHERE skill_id = ANY(sqlc.arg('version_ids')::uuid[])
+ORDER BY skill_id, position;
+
+-- name: ListSkillGitPackages :many
+-- The git checkouts of several skill versions, each version's in order.
+SELECT skill_id, position, url, ref, commit_sha, subfolder
+FROM skill_git_package
+WHERE skill_id = ANY(sqlc.arg('version_ids')::uuid[])
+ORDER BY skill_id, position;
