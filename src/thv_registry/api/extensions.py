@@ -18,35 +18,37 @@ from thv_registry.api.errors import ApiError
 from thv_registry.api.v01 import BASE, json_response
 
 if TYPE_CHECKING:
-    from thv_registry.registry.store import Store
+    from thv_registry.registry.models import Status
+    from thv_registry.registry.store import SkillQuery, Store
 
 __all__ = ["extension_routes", "SKILLS"]
 
 SKILLS = f"{BASE}/x/dev.toolhive/skills"
 SKILLS_DEFAULT_LIMIT = 50  #: the Go edition's
-_STATUSES = ("active", "deprecated", "deleted")
+_STATUSES: tuple[Status, ...] = ("active", "deprecated", "deleted")
 _MAX_PART = 200  #: a namespace or name segment
 
 
-def _status(query: params.Query) -> str | None:
+def _status(query: params.Query) -> Status | None:
     raw = query.text("status", 32)
     if raw is None or raw == "":
         return None
-    status = raw.strip().lower()
-    if status not in _STATUSES:
-        raise ApiError(400, f"invalid status {raw!r}: must be one of {', '.join(_STATUSES)}")
-    return status
+    for status in _STATUSES:
+        if raw.strip().lower() == status:
+            return status
+    raise ApiError(400, f"invalid status {raw!r}: must be one of {', '.join(_STATUSES)}")
 
 
-def _skill_query(query: params.Query, *, status: bool = True) -> object:
+def _skill_query(query: params.Query) -> SkillQuery:
     from thv_registry.registry.store import SkillQuery
 
+    status = _status(query)
     return SkillQuery(
         cursor=query.cursor(),
         limit=query.limit(SKILLS_DEFAULT_LIMIT, clamp=False),
-        search=query.search() if status else None,
-        status=_status(query) if status else None,
-        version=query.version() if status else None,
+        search=query.search(),
+        statuses=(status,) if status else None,
+        version=query.version(),
     )
 
 
@@ -72,8 +74,8 @@ def extension_routes(store: Store) -> list[Route]:
 
     async def list_versions(request: Request) -> Response:
         registry, namespace, name = _ids(request)
-        query = _skill_query(params.query(request), status=False)
-        return json_response(await store.list_skill_versions(registry, namespace, name, query))
+        params.query(request)
+        return json_response(await store.list_skill_versions(registry, namespace, name))
 
     async def get_version(request: Request) -> Response:
         registry, namespace, name = _ids(request)

@@ -102,7 +102,6 @@ def _uvicorn(app: ASGIApp, shutdown_timeout_s: float) -> _Server:
 async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) -> None:
     """Pool, reconcile and sync, listeners; return once ``stop`` is set and all has drained."""
     from thv_registry.registry.store import Store
-
     from thv_registry.sync import SyncService
 
     database = settings.database
