@@ -14,7 +14,6 @@ from thv_registry.cli.context import (
     AppContext,
     config_option,
     global_options,
-    lock_options,
     lock_wait_option,
     migrations_dir_option,
     output_option,
@@ -91,6 +90,16 @@ def version_command(app: AppContext, output: str | None) -> None:
     output_for(app, output).version(app.migrator.version())
 
 
+def _not_for_force(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """``--lock-timeout``/``--lock-retries`` bound a step's table locks; force runs no step."""
+    if value is not None and not ctx.resilient_parsing:
+        raise click.UsageError(
+            f"{param.opts[0]} does not apply to `migrate force`: force runs no migration SQL "
+            "and takes no table lock; it only waits for the migration lock (--lock-wait).",
+            ctx=ctx,
+        )
+
+
 @click.command(
     "force",
     short_help="Set the version by hand, running nothing (recovery).",
@@ -101,7 +110,9 @@ def version_command(app: AppContext, output: str | None) -> None:
 @migrations_dir_option
 @output_option
 @yes_option
-@lock_options
+@lock_wait_option
+@click.option("--lock-timeout", hidden=True, expose_value=False, callback=_not_for_force)
+@click.option("--lock-retries", hidden=True, expose_value=False, callback=_not_for_force)
 @global_options
 @pass_app
 def force_command(app: AppContext, version: int, output: str | None, yes: bool) -> None:
