@@ -1,0 +1,172 @@
+"""The sync: sources (file path, URL or inline data) into the database, one transaction each.
+
+:class:`SyncService` is what ``serve`` uses: :meth:`~SyncService.reconcile` at start-up,
+:meth:`~SyncService.run` as the poll loop, :meth:`~SyncService.sync_now` for one source.
+A sync fetches the bytes (no database connection held), skips everything but the status when
+their sha256 and the filter are those of the last good sync, else validates every entry
+(:mod:`.upstream`) and writes the source in one transaction (:mod:`.writer`) together with its
+status (:mod:`.status`). A failure keeps the old data, counts the attempt and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from thv_registry.sync import status, writer
+from thv_registry.sync.coordinator import run_loop
+from thv_registry.sync.errors import SyncError, UnknownSource
+from thv_registry.sync.file_source import fetch
+from thv_registry.sync.reconcile import SYNCED_KINDS, ReconcileConflict, reconcile
+from thv_registry.sync.settings import SourceSpec, SyncSettings
+from thv_registry.sync.upstream import DEFAULT_MAX_META_SIZE, filter_hash, parse
+
+__all__ = ["SyncService", "SyncOutcome", "SyncError", "ReconcileConflict", "UnknownSource"]
+
+log = logging.getLogger(__name__)
+
+#: results reported to ``on_sync`` and in :class:`SyncOutcome`
+SYNCED, UNCHANGED, FAILED = "synced", "unchanged", "failed"
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    source: str
+    result: str  #: "synced", "unchanged" or "failed"
+    seconds: float
+    message: str
+    counts: status.Counts | None = None  #: what the source holds after a good sync
+    changed: int = 0  #: versions written (new, changed, reactivated)
+    deleted: int = 0  #: versions marked deleted
+
+
+class SyncService:
+    """Syncs the configured sources of kinds this edition supports (``file``)."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        settings: SyncSettings,
+        *,
+        on_sync: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.on_sync = on_sync
+        self._sources: dict[str, SourceSpec] = {
+            s.name: s for s in settings.sources if s.kind in SYNCED_KINDS and s.file is not None
+        }
+        self._ids: dict[str, uuid.UUID] = {}
+        self._locks: dict[str, asyncio.Lock] = {n: asyncio.Lock() for n in self._sources}
+        db = settings.database
+        self._max_meta = db.max_meta_size if db is not None else DEFAULT_MAX_META_SIZE
+
+    async def reconcile(self) -> None:
+        """Write the config's sources and registries (one transaction)."""
+        async with self.pool.connection() as conn:
+            self._ids = await reconcile(conn, self.settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync due sources every ``server.sync_poll_interval`` until ``stop`` is set."""
+        names = sorted(n for n, s in self._sources.items() if s.sync_policy is not None)
+        await run_loop(
+            self.pool, names, self.settings.server.sync_poll_interval, self.sync_now, stop
+        )
+
+    async def sync_now(self, source: str) -> SyncOutcome:
+        """Sync one source now; failures are recorded and returned, not raised."""
+        spec = self._sources.get(source)
+        if spec is None:
+            raise UnknownSource(source)
+        async with self._locks[source]:
+            started = time.monotonic()
+            try:
+                outcome = await self._sync(spec, started)
+            except SyncError as e:
+                outcome = await self._failed(spec, started, e.message)
+            except (OSError, ValueError, RuntimeError) as e:  # psycopg errors included
+                log.exception("sync of source %s failed", source)
+                outcome = await self._failed(spec, started, f"{type(e).__name__}: {e}")
+        if self.on_sync is not None:
+            self.on_sync(source, outcome.result, outcome.seconds)
+        return outcome
+
+    async def _source_id(self, name: str) -> uuid.UUID:
+        if name not in self._ids:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute("SELECT id FROM source WHERE name = %s", (name,))
+                row = await cur.fetchone()
+            if row is None:
+                raise UnknownSource(name)
+            self._ids[name] = row[0]
+        return self._ids[name]
+
+    async def _sync(self, spec: SourceSpec, started: float) -> SyncOutcome:
+        assert spec.file is not None
+        source_id = await self._source_id(spec.name)
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                await status.begin(conn, source_id)
+            async with conn.transaction():
+                before = await status.read_by_id(conn, source_id)
+        fetched = await fetch(spec.name, spec.file)
+        wanted_filter = filter_hash(spec.filter)
+        if (
+            before is not None
+            and before.last_sync_hash == fetched.sha256
+            and before.filter_hash == wanted_filter
+        ):
+            message = status.summary(before.counts) + "; unchanged since the last sync"
+            async with self.pool.connection() as conn, conn.transaction():
+                await status.complete(
+                    conn,
+                    source_id,
+                    sha256=fetched.sha256,
+                    filter_hash=wanted_filter,
+                    counts=before.counts,
+                    message=message,
+                )
+            return SyncOutcome(
+                spec.name, UNCHANGED, time.monotonic() - started, message, before.counts
+            )
+        data = await asyncio.to_thread(
+            parse, spec.name, fetched.origin, fetched.data, spec.filter,
+            max_meta_size=self._max_meta,
+        )  # fmt: skip
+        claims = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.claims.items()}
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM source WHERE id = %s FOR UPDATE", (source_id,))
+            result = await writer.write(conn, source_id, data, claims=claims or None)
+            counts = status.Counts(
+                result.servers, result.skills, result.versions, data.plugins_skipped
+            )
+            message = status.summary(counts)
+            await status.complete(
+                conn,
+                source_id,
+                sha256=fetched.sha256,
+                filter_hash=wanted_filter,
+                counts=counts,
+                message=message,
+            )
+        return SyncOutcome(
+            spec.name, SYNCED, time.monotonic() - started, message, counts,
+            result.changed, result.deleted,
+        )  # fmt: skip
+
+    async def _failed(self, spec: SourceSpec, started: float, message: str) -> SyncOutcome:
+        log.warning("sync of source %s failed: %s", spec.name, message)
+        try:
+            source_id = await self._source_id(spec.name)
+            async with self.pool.connection() as conn, conn.transaction():
+                await status.fail(conn, source_id, message)
+        except (OSError, ValueError, RuntimeError, SyncError) as e:
+            log.warning("cannot record the failed sync of %s: %s", spec.name, e)
+        return SyncOutcome(spec.name, FAILED, time.monotonic() - started, message)

@@ -1,0 +1,323 @@
+"""Write one source's validated entries in one transaction, set-based.
+
+SQL here, not in ``database/queries/``: these are the temp-table + ``COPY`` + set-based
+statements sqlc cannot express (and the generated query functions are synchronous, while the
+sync runs on ``serve``'s event loop), written as ``psycopg.sql`` compositions and constants.
+
+The plan is made in Python from one read of what the source holds now (every entry and
+version with its content hash, status and latest flag):
+
+- new names become ``registry_entry`` rows (one ``INSERT ... SELECT FROM unnest``);
+- new versions, versions whose content hash differs and deleted versions that came back are
+  the *changed* ones: only they are COPYed into staging tables and upserted (``updated_at``
+  moves; ``published_at`` is set on first insert only), and only their detail rows
+  (``mcp_server`` and its packages, remotes, icons; ``skill`` and its packages) are replaced;
+- versions the source no longer has become ``DELETED`` (``updated_at`` moves);
+- each entry's latest pointer is recomputed (:func:`~thv_registry.registry.semver.latest_of`
+  over the versions in the file); a version whose latest flag flips gets a new ``updated_at``.
+
+Nothing else is touched, so a re-sync of an unchanged file writes no row. The caller owns the
+transaction (:func:`write` must run inside one) and the sync status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from thv_registry.registry.semver import latest_of, version_sort_key
+from thv_registry.sync.rows import Staged, stage_server, stage_skill
+from thv_registry.sync.upstream import UpstreamData
+
+__all__ = ["WriteResult", "write"]
+
+Key = tuple[str, str]  #: (entry_type, name)
+
+#: staging table -> (columns with types, the target's insert statement fed from it)
+STAGES: dict[str, tuple[str, str]] = {
+    "version": (
+        "entry_id uuid, version text, title text, description text, status version_status,"
+        " version_sort_key bytea, content_sha256 text",
+        """INSERT INTO entry_version AS v (entry_id, version, title, description, status,
+                  version_sort_key, content_sha256)
+           SELECT entry_id, version, title, description, status, version_sort_key,
+                  content_sha256
+             FROM stage_version
+           ON CONFLICT (entry_id, version) DO UPDATE SET
+               title = EXCLUDED.title,
+               description = EXCLUDED.description,
+               status = EXCLUDED.status,
+               status_message = NULL,
+               status_changed_at = CASE WHEN v.status IS DISTINCT FROM EXCLUDED.status
+                                        THEN now() ELSE v.status_changed_at END,
+               version_sort_key = EXCLUDED.version_sort_key,
+               content_sha256 = EXCLUDED.content_sha256,
+               updated_at = now()""",
+    ),
+    "mcp_server": (
+        "entry_id uuid, version text, website text, schema_url text, repository_url text,"
+        " repository_type text, repository_id text, repository_subfolder text, server_meta jsonb",
+        """INSERT INTO mcp_server (version_id, website, schema_url, repository_url,
+                  repository_type, repository_id, repository_subfolder, server_meta)
+           SELECT v.id, s.website, s.schema_url, s.repository_url, s.repository_type,
+                  s.repository_id, s.repository_subfolder, s.server_meta
+             FROM stage_mcp_server s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "package": (
+        "entry_id uuid, version text, position integer, registry_type text,"
+        " pkg_registry_url text, pkg_identifier text, pkg_version text, sha256_hash text,"
+        " runtime_hint text, runtime_arguments jsonb, package_arguments jsonb, env_vars jsonb,"
+        " transport transport_type, transport_url text, transport_headers jsonb",
+        """INSERT INTO mcp_server_package (server_id, position, registry_type, pkg_registry_url,
+                  pkg_identifier, pkg_version, sha256_hash, runtime_hint, runtime_arguments,
+                  package_arguments, env_vars, transport, transport_url, transport_headers)
+           SELECT v.id, s.position, s.registry_type, s.pkg_registry_url, s.pkg_identifier,
+                  s.pkg_version, s.sha256_hash, s.runtime_hint, s.runtime_arguments,
+                  s.package_arguments, s.env_vars, s.transport, s.transport_url,
+                  s.transport_headers
+             FROM stage_package s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "remote": (
+        "entry_id uuid, version text, position integer, transport transport_type,"
+        " transport_url text, transport_headers jsonb, transport_variables jsonb",
+        """INSERT INTO mcp_server_remote (server_id, position, transport, transport_url,
+                  transport_headers, transport_variables)
+           SELECT v.id, s.position, s.transport, s.transport_url, s.transport_headers,
+                  s.transport_variables
+             FROM stage_remote s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "icon": (
+        "entry_id uuid, version text, position integer, source_uri text, mime_type text,"
+        " sizes text[], theme icon_theme",
+        """INSERT INTO mcp_server_icon (server_id, position, source_uri, mime_type, sizes, theme)
+           SELECT v.id, s.position, s.source_uri, s.mime_type, s.sizes, s.theme
+             FROM stage_icon s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "skill": (
+        "entry_id uuid, version text, namespace text, license text, compatibility text,"
+        " allowed_tools text[], repository jsonb, icons jsonb, metadata jsonb,"
+        " extension_meta jsonb",
+        """INSERT INTO skill (version_id, namespace, license, compatibility, allowed_tools,
+                  repository, icons, metadata, extension_meta)
+           SELECT v.id, s.namespace, s.license, s.compatibility, s.allowed_tools,
+                  s.repository, s.icons, s.metadata, s.extension_meta
+             FROM stage_skill s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "skill_oci": (
+        "entry_id uuid, version text, position integer, identifier text, digest text,"
+        " media_type text",
+        """INSERT INTO skill_oci_package (skill_id, position, identifier, digest, media_type)
+           SELECT v.id, s.position, s.identifier, s.digest, s.media_type
+             FROM stage_skill_oci s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+    "skill_git": (
+        "entry_id uuid, version text, position integer, url text, ref text, commit_sha text,"
+        " subfolder text",
+        """INSERT INTO skill_git_package (skill_id, position, url, ref, commit_sha, subfolder)
+           SELECT v.id, s.position, s.url, s.ref, s.commit_sha, s.subfolder
+             FROM stage_skill_git s
+             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
+    ),
+}
+
+_CURRENT = """
+SELECT e.entry_type::text, e.name, e.id, v.id, v.version, v.content_sha256, v.status::text,
+       l.version
+  FROM registry_entry e
+  LEFT JOIN entry_version v ON v.entry_id = e.id
+  LEFT JOIN latest_entry_version l ON l.entry_id = e.id
+ WHERE e.source_id = %s
+"""
+_NEW_ENTRIES = """
+INSERT INTO registry_entry (source_id, entry_type, name, claims)
+SELECT %s, t.entry_type, t.name, %s
+  FROM unnest(%s::entry_type[], %s::text[]) AS t(entry_type, name)
+RETURNING entry_type::text, name, id
+"""
+#: the detail rows of changed versions go (their children cascade) before the new ones come
+_DROP_DETAILS = """
+DELETE FROM {table} d USING stage_version s, entry_version v
+ WHERE v.entry_id = s.entry_id AND v.version = s.version AND d.version_id = v.id
+"""
+_DELETE_VANISHED = """
+UPDATE entry_version SET status = 'DELETED', status_message = NULL,
+       status_changed_at = now(), updated_at = now()
+ WHERE id = ANY(%s::uuid[]) AND status <> 'DELETED'
+"""
+_DROP_LATEST = "DELETE FROM latest_entry_version WHERE entry_id = ANY(%s::uuid[])"
+_SET_LATEST = """
+INSERT INTO latest_entry_version (entry_id, version)
+SELECT * FROM unnest(%s::uuid[], %s::text[])
+ON CONFLICT (entry_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+"""
+#: a version whose latest flag flipped: new updated_at, once (rows written above have now())
+_TOUCH = """
+UPDATE entry_version v SET updated_at = now()
+  FROM unnest(%s::uuid[], %s::text[]) AS t(entry_id, version)
+ WHERE v.entry_id = t.entry_id AND v.version = t.version AND v.updated_at <> now()
+"""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    servers: int  #: MCP server names the source now has (after the filter)
+    skills: int  #: skill names
+    versions: int  #: versions in the file (after the filter)
+    changed: int  #: versions inserted, rewritten or reactivated
+    deleted: int  #: versions marked deleted because the source no longer has them
+    latest_moved: int  #: entries whose latest version changed
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.changed or self.deleted or self.latest_moved)
+
+
+@dataclass
+class _Version:
+    id: uuid.UUID
+    sha: str | None
+    status: str
+
+
+async def write(
+    conn: AsyncConnection[Any],
+    source_id: uuid.UUID,
+    data: UpstreamData,
+    *,
+    claims: dict[str, Any] | None = None,
+) -> WriteResult:
+    """Make the source's rows match ``data``; run inside the caller's transaction."""
+    entries: dict[Key, uuid.UUID] = {}
+    current: dict[Key, dict[str, _Version]] = defaultdict(dict)
+    old_latest: dict[Key, str | None] = {}
+    cur = await conn.execute(_CURRENT, (source_id,))
+    for etype, name, eid, vid, version, sha, status, latest in await cur.fetchall():
+        key = (etype, name)
+        entries[key] = eid
+        old_latest[key] = latest
+        if vid is not None:
+            current[key][version] = _Version(vid, sha, status)
+
+    wanted: dict[Key, dict[str, Any]] = defaultdict(dict)
+    for s in data.servers:
+        wanted[("MCP", s.detail.name)][s.detail.version] = s
+    for k in data.skills:
+        wanted[("SKILL", k.name)][k.skill.version] = k
+
+    new_keys = [key for key in wanted if key not in entries]
+    if new_keys:
+        cur = await conn.execute(
+            _NEW_ENTRIES,
+            (
+                source_id,
+                Jsonb(claims) if claims else None,
+                [k[0] for k in new_keys],
+                [k[1] for k in new_keys],
+            ),
+        )
+        for etype, name, eid in await cur.fetchall():
+            entries[(etype, name)] = eid
+
+    staged = Staged()
+    changed = 0
+    for key, versions in wanted.items():
+        have = current.get(key, {})
+        for version, entry in versions.items():
+            old = have.get(version)
+            if old and old.sha == entry.content_sha256 and old.status != "DELETED":
+                continue
+            changed += 1
+            stage = stage_server if key[0] == "MCP" else stage_skill
+            stage(staged, entries[key], entry, version_sort_key(version))
+
+    vanished = [
+        v.id
+        for key, have in current.items()
+        for version, v in have.items()
+        if v.status != "DELETED" and version not in wanted.get(key, {})
+    ]
+
+    set_ids: list[uuid.UUID] = []
+    set_versions: list[str] = []
+    drop_ids: list[uuid.UUID] = []
+    touch: list[tuple[uuid.UUID, str]] = []
+    for key in set(entries) | set(wanted):
+        versions = wanted.get(key, {})
+        live = [v for v, e in versions.items() if _status(e) != "DELETED"]
+        new = latest_of(live)
+        previous = old_latest.get(key)
+        if new == previous:
+            continue
+        eid = entries[key]
+        if new is None:
+            drop_ids.append(eid)
+        else:
+            set_ids.append(eid)
+            set_versions.append(new)
+            touch.append((eid, new))
+        if previous is not None:
+            touch.append((eid, previous))
+
+    if changed:
+        await _apply_stages(conn, staged)
+    if vanished:
+        await conn.execute(_DELETE_VANISHED, (vanished,))
+    if drop_ids:
+        await conn.execute(_DROP_LATEST, (drop_ids,))
+    if set_ids:
+        await conn.execute(_SET_LATEST, (set_ids, set_versions))
+    if touch:
+        await conn.execute(_TOUCH, ([t[0] for t in touch], [t[1] for t in touch]))
+    return WriteResult(
+        servers=sum(1 for k in wanted if k[0] == "MCP"),
+        skills=sum(1 for k in wanted if k[0] == "SKILL"),
+        versions=len(data.servers) + len(data.skills),
+        changed=changed,
+        deleted=len(vanished),
+        latest_moved=len(drop_ids) + len(set_ids),
+    )
+
+
+def _status(entry: Any) -> str:
+    skill = getattr(entry, "skill", None)
+    return (skill.status or "active").upper() if skill is not None else "ACTIVE"
+
+
+async def _apply_stages(conn: AsyncConnection[Any], staged: Staged) -> None:
+    """COPY every staging table, upsert the versions, replace the changed versions' details."""
+    for name, (columns, _) in STAGES.items():
+        rows = getattr(staged, name)
+        if not rows and name != "version":
+            continue
+        table = sql.Identifier(f"stage_{name}")
+        await conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(table, sql.SQL(columns))
+        )
+        names = sql.SQL(", ").join(
+            sql.Identifier(c.strip().split(" ", 1)[0]) for c in columns.split(",")
+        )
+        async with conn.cursor().copy(
+            sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
+        ) as copy:
+            for row in rows:
+                await copy.write_row(row)
+    await conn.execute("ANALYZE stage_version")
+    await conn.execute(STAGES["version"][1])
+    if staged.mcp_server:
+        await conn.execute(sql.SQL(_DROP_DETAILS).format(table=sql.Identifier("mcp_server")))
+    if staged.skill:
+        await conn.execute(sql.SQL(_DROP_DETAILS).format(table=sql.Identifier("skill")))
+    for name, (_, insert) in STAGES.items():
+        if name != "version" and getattr(staged, name):
+            await conn.execute(insert)
