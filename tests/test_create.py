@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from thv_registry.errors import ExitCode, SourceError, UsageError
+from thv_registry.errors import ExitCode, NoMigrationsDirectory, SourceError, UsageError
 from thv_registry.migrations.tools import create as create_module
 from thv_registry.migrations.tools.create import create_migration, next_version, validate_name
 from thv_registry.migrations.tools.lint import lint
@@ -86,9 +86,10 @@ def test_valid_names() -> None:
 
 
 def test_missing_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="does not exist"):
+    with pytest.raises(NoMigrationsDirectory, match="does not exist") as info:
         create_migration(tmp_path / "nope", "x")
     assert not (tmp_path / "nope").exists()
+    assert info.value.origin == str(tmp_path / "nope") and "--dir" not in str(info.value)
 
 
 def test_existing_file_is_never_overwritten(tmp_path: Path) -> None:
@@ -145,6 +146,7 @@ def test_cli_refusals(tmp_path: Path, cli_env: dict[str, str]) -> None:
     missing = run_cli("migrate", "create", "x", env=cli_env, cwd=tmp_path)
     assert missing.returncode == ExitCode.SOURCE
     assert str(tmp_path / "database" / "migrations") in missing.stderr
+    assert "pass --dir or --migrations-dir (THV_REGISTRY_MIGRATIONS_DIR)" in missing.stderr
     assert "Traceback" not in missing.stderr
 
     bad = run_cli("migrate", "create", "Add-Claims", "--dir", tmp_path, env=cli_env, cwd=tmp_path)
