@@ -31,7 +31,7 @@ def find_bin_dir() -> Path:
     for path in reversed(candidates):
         if (path / "postgres").exists() and (path / "initdb").exists():
             return path
-    import pgserver  # type: ignore[import-untyped]
+    import pgserver
 
     return Path(pgserver.__file__).parent / "pginstall" / "bin"
 
