@@ -42,7 +42,7 @@ class Seed:
         self.clock = T0
 
     def one(self, query: str, params: tuple[Any, ...] = ()) -> Any:
-        row = self.conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = self.conn.execute(query, params).fetchone()
         assert row is not None
         return row[0]
 
@@ -229,7 +229,8 @@ class Seed:
         )
         for pos, identifier in enumerate(oci):
             self.conn.execute(
-                "INSERT INTO skill_oci_package (skill_id, position, identifier) VALUES (%s, %s, %s)",
+                "INSERT INTO skill_oci_package (skill_id, position, identifier)"
+                " VALUES (%s, %s, %s)",
                 (vid, pos, identifier),
             )
         for pos, url in enumerate(git):

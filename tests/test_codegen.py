@@ -341,7 +341,7 @@ def test_async_queries_match_the_sync_ones(conn: Conn, database: TestDatabase) -
     async def read() -> tuple[list[Any], uuid.UUID | None]:
         aconn = await psycopg.AsyncConnection.connect(database.conninfo, autocommit=True)
         async with aconn:
-            args = {
+            args: dict[str, Any] = {
                 "registry_name": "default",
                 "cursor_name": None,
                 "cursor_sort_key": None,

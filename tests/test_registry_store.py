@@ -15,10 +15,10 @@ import msgspec
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from registry_seed import T0, Seed, migrate
-from test_registry_models import FULL
 
 from conftest import TestDatabase
+from registry_seed import T0, Seed, migrate
+from test_registry_models import FULL
 from thv_registry.registry.errors import (
     InvalidCursor,
     RegistryNotFound,
