@@ -68,11 +68,7 @@ def serve_command(app: AppContext, address: str | None, internal_address: str | 
     latest = max((m.version for m in migrator.source.migrations), default=None)
     if result.applied:
         out.notice(f"Migrated the schema to version {latest} ({len(result.applied)} applied).")
-    app_params = (
-        settings.app_params()
-        if app.settings is not None and settings.database is not None
-        else migrator.params  # the embedded server: one superuser
-    )
+    app_params = settings.app_params()  # the application user (the embedded server: one)
     out.notice(f"Database: {app_params.describe()} (schema version {latest}).")
     for line in _describe_sources(settings):
         out.notice(line)
@@ -105,14 +101,23 @@ def serve_command(app: AppContext, address: str | None, internal_address: str | 
 
 
 def _settings(app: AppContext) -> Settings:
-    """The validated config, or the sample registry's settings when there is no --config."""
-    settings: Any = app.settings
+    """The validated config; without --config, the embedded server and the sample registry."""
+    settings = app.settings
     if settings is None:
+        from thv_registry.config import DatabaseSettings, Settings
         from thv_registry.sample import sample_settings
 
-        settings = sample_settings()
+        params = app.migrator.params  # starts the embedded server (and says so)
+        database = DatabaseSettings(
+            host=params.host,
+            port=params.port,
+            user=params.user,
+            database=params.dbname,
+            sslmode=params.sslmode,
+        )
+        settings = sample_settings(Settings(database=database))
     settings.check_serve(SUPPORTED_SOURCE_KINDS)
-    return settings  # type: ignore[no-any-return]
+    return settings
 
 
 def _address(flag: str | None, option: str, configured: str, settings: Settings) -> Address:
