@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from thv_registry.migrations.engine.model import HistoryEntry, VersionState
+from thv_registry.migrations.engine.model import HistoryDirection, HistoryEntry, VersionState
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,7 +31,7 @@ NIL_VERSION = -1  # golang-migrate's database.NilVersion
 #: history columns added after the first layout, with their definitions: an older table gets them
 #: (and the current direction CHECK) from ``ensure_tables`` before anything writes to it
 _ADDED_HISTORY_COLUMNS = {"interrupted": "boolean NOT NULL DEFAULT false"}
-_DIRECTIONS = "('up', 'down', 'force', 'baseline', 'accept')"
+_DIRECTIONS = "(" + ", ".join(f"'{d.value}'" for d in HistoryDirection) + ")"
 
 #: a history row's identity: version, name, direction, checksum, resulting_version
 Entry = tuple[int, str, str, str | None, int | None]
