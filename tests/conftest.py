@@ -57,7 +57,7 @@ class TestDatabase:
 
     def query(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self.connect() as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
     def tables(self, schema: str = "public") -> set[str]:
         rows = self.query("select tablename from pg_tables where schemaname = %s", (schema,))
@@ -83,7 +83,7 @@ def _external_server(url: str) -> ServerInfo:
     info = psycopg.conninfo.conninfo_to_dict(url)
     return ServerInfo(
         host=str(info.get("host", "127.0.0.1")),
-        port=int(info.get("port", 5432)),
+        port=int(info.get("port") or 5432),
         user=str(info.get("user", "postgres")),
         admin_db=str(info.get("dbname", "postgres")),
         kind="external",

@@ -51,7 +51,7 @@ class Cluster:
     def connect(
         self, user: str = "postgres", dbname: str = "postgres", password: str | None = None
     ) -> psycopg.Connection[tuple[Any, ...]]:
-        kwargs = dict(self.params(user, dbname, password).connect_kwargs())
+        kwargs: dict[str, Any] = dict(self.params(user, dbname, password).connect_kwargs())
         return psycopg.connect(autocommit=True, **kwargs)
 
     def query(self, query: str, *params: Any, dbname: str = "postgres") -> list[tuple[Any, ...]]:

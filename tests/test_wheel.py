@@ -142,4 +142,4 @@ def test_installed_wheel_uses_the_embedded_default(
     finally:
         import pgserver
 
-        pgserver.get_server(data_dir, cleanup_mode="delete").cleanup()
+        pgserver.get_server(data_dir, cleanup_mode="delete").cleanup()  # type: ignore[attr-defined]
