@@ -282,3 +282,51 @@ def test_sigint_twice_exits_at_once(setup: dict[str, Any], database: TestDatabas
 def _quietly(call: Any) -> None:
     with contextlib.suppress(httpx.TransportError):
         call()
+
+
+def test_without_config_serves_the_sample_registry_on_the_embedded_server(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path)
+    env["THV_REGISTRY_EMBEDDED_DIR"] = str(tmp_path / "pgdata")
+    public, internal = free_port(), free_port()
+    argv = [sys.executable, "-m", "thv_registry", "serve"]
+    argv += ["--address", f"127.0.0.1:{public}", "--internal-address", f"127.0.0.1:{internal}"]
+    out, err = (tmp_path / "out").open("wb"), (tmp_path / "err").open("wb")
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=err)
+    base = f"http://127.0.0.1:{public}/registry/default/v0.1"
+    try:
+
+        def listed() -> Any:
+            try:
+                response = httpx.get(f"{base}/servers", timeout=5)
+            except httpx.TransportError:
+                return None
+            return response.status_code == 200 and response.json()["metadata"]["count"] > 0
+
+        wait_until(listed, 90, "the sample registry being served", alive=proc)
+        skills = httpx.get(f"{base}/x/dev.toolhive/skills", timeout=5).json()
+        assert skills["metadata"]["count"] > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        text = (tmp_path / "err").read_text()
+        assert "embedded PostgreSQL" in text and "Source sample" in text
+        assert f"curl http://127.0.0.1:{public}/registry/default/v0.1/servers" in text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        out.close()
+        err.close()
+        _stop_postgres(tmp_path / "pgdata")
+
+
+def _stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded server this test started (fast shutdown), by its postmaster.pid."""
+    import os
+
+    pid_file = data_dir / "postmaster.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)
+        wait_until(lambda: not pid_file.exists(), 30, "the embedded PostgreSQL stopping")
