@@ -31,7 +31,7 @@ LIST = "/registry/default/v0.1/servers"
 
 def _execute(database: TestDatabase, statement: str) -> None:
     with database.connect() as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
 
 
 def _conn(database: TestDatabase) -> dict[str, Any]:
@@ -330,3 +330,22 @@ def _stop_postgres(data_dir: Path) -> None:
         pid = int(pid_file.read_text().split()[0])
         os.kill(pid, signal.SIGINT)
         wait_until(lambda: not pid_file.exists(), 30, "the embedded PostgreSQL stopping")
+
+
+def test_a_database_failure_is_a_json_500_without_details(
+    setup: dict[str, Any], database: TestDatabase
+) -> None:
+    with running(
+        setup["config"], setup["env"], setup["workdir"],
+        public_port=setup["public_port"], internal_port=setup["internal_port"],
+    ) as process:  # fmt: skip
+        _execute(database, "ALTER TABLE mcp_server_package RENAME TO gone")
+        response = httpx.get(process.base + LIST, timeout=10)
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal server error"}
+        assert response.headers["x-content-type-options"] == "nosniff"
+        _execute(database, "ALTER TABLE gone RENAME TO mcp_server_package")
+        assert httpx.get(process.base + LIST, timeout=10).status_code == 200
+        process.stop()
+        assert process.proc.returncode == 0
+    assert "internal error answering GET" in process.stderr

@@ -74,7 +74,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+    # uvicorn logs the traceback when Starlette re-raises after this answer: one line here
+    log.error("internal error answering %s %s: %r", request.method, request.url.path, exc)
     return error_response(500, "internal server error")
 
 

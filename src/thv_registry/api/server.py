@@ -93,6 +93,7 @@ def _uvicorn(app: ASGIApp, shutdown_timeout_s: float) -> _Server:
         log_config=None,
         access_log=False,  # ours is RequestContext's
         server_header=False,
+        proxy_headers=False,  # X-Forwarded-* are not trusted from anyone
         timeout_keep_alive=60,
         timeout_graceful_shutdown=max(int(shutdown_timeout_s), 1),
     )
