@@ -96,7 +96,17 @@ def _read(path: Path) -> str:
 
 
 def _parse(path: Path, text: str) -> yaml.Node | None:
-    """The node tree of ``text`` (one document), with the marks that give lines."""
+    """The node tree of ``text`` (one document), with the marks that give lines.
+
+    libyaml (``CSafeLoader``) builds the same nodes faster; a file it refuses is parsed again
+    by the pure-Python loader, whose messages are the ones users see (and tests read).
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
