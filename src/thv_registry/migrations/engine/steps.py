@@ -317,7 +317,8 @@ class _TransactionalStep(_StepRun):
         from psycopg import sql
 
         from thv_registry.migrations.engine import lock
-        from thv_registry.migrations.engine.lockinfo import LOCK_MODES, analyze
+        from thv_registry.migrations.engine.lockinfo import analyze
+        from thv_registry.migrations.engine.lockmodes import strongest
 
         if self.blocked_at is None:  # the state-table update (DELETE + INSERT) waited
             name = sql.Identifier(self.store.schema or "public", self.store.table)
@@ -326,7 +327,7 @@ class _TransactionalStep(_StepRun):
             wanted = {}
             for held in analyze(self.blocked_at).locks:
                 known = wanted.get(held.relation, held.mode)
-                wanted[held.relation] = max(known, held.mode, key=LOCK_MODES.index)
+                wanted[held.relation] = strongest(known, held.mode)
         older_than = self.session.lock_timeout_ms / 1000
         return lock.find_blockers(self.conn, wanted, older_than_s=older_than)
 
