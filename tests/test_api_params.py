@@ -60,6 +60,8 @@ def test_limit_above_100_is_clamped_and_default_is_30(api: Served) -> None:
         ("updated_since=yesterday", ("updated_since", "RFC 3339")),
         ("updated_since=2025-01-01", ("updated_since",)),
         ("updated_since=2025-01-01T00:00:00", ("updated_since",)),  # no time zone
+        ("updated_since=2025-01-01T00:00:00%2B0700", ("updated_since",)),  # offset without ':'
+        ("updated_since=2025-02-30T00:00:00Z", ("updated_since",)),
         ("include_deleted=maybe", ("include_deleted",)),
         ("include_deleted=", ("include_deleted",)),
         ("cursor=not-a-cursor!", ("cursor",)),
@@ -78,6 +80,18 @@ def test_limit_above_100_is_clamped_and_default_is_30(api: Served) -> None:
 )
 def test_bad_list_parameter_is_400(api: Served, query: str, words: tuple[str, ...]) -> None:
     assert_error(get(api[0], f"{API}/servers?{query}"), 400, *words)
+
+
+def test_updated_since_filters_by_rfc_3339_time(api: Served) -> None:
+    everything = get(api[0], f"{API}/servers?limit=100").json()["metadata"]["count"]
+    for value, expected in (
+        ("2000-01-01T00:00:00.123456789Z", everything),
+        ("2000-01-01t01:00:00%2B01:00", everything),
+        ("2999-01-01T00:00:00-07:00", 0),
+    ):
+        response = get(api[0], f"{API}/servers?limit=100&updated_since={value}")
+        assert response.status_code == 200, response.text
+        assert response.json()["metadata"]["count"] == expected, value
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", "True", "1", "false", "FALSE", "0"])

@@ -8,6 +8,7 @@ strictly too, and a parameter given twice is refused rather than silently pickin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
@@ -167,13 +168,21 @@ def version_segment(request: Request) -> str:
     return path_param(request, "version", "version", MAX_VERSION)
 
 
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def _rfc3339(text: str) -> datetime | None:
-    """RFC 3339 date-time (``T`` or space, ``Z`` or an offset, optional fraction), or None."""
-    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+    """An RFC 3339 date-time (``T`` or space, ``Z`` or an offset, a fraction of up to 9 digits,
+    kept to microseconds), or None."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
         return None
-    candidate = text[:-1] + "+00:00" if text[-1] in "Zz" else text
+    day, clock, fraction, zone = match.groups()
+    micro = f".{(fraction + '00000')[:6]}" if fraction else ""
+    zone = "+00:00" if zone in ("Z", "z") else zone
     try:
-        parsed = datetime.fromisoformat(candidate.replace("t", "T", 1))
-    except ValueError:
+        return datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
+    except ValueError:  # out of range: month 13, hour 24, ...
         return None
-    return parsed if parsed.tzinfo is not None else None
