@@ -273,3 +273,18 @@ def test_connect_with_a_loaded_config(config_file: Path, database: TestDatabase)
     params = load_config(config_file).migration_params()
     with connect(params, application_name="t") as conn:
         assert conn.execute("select current_database()").fetchone() == (database.name,)
+
+
+def test_embedded_server_that_cannot_start_says_why_and_the_cli_offers_config(
+    tmp_path: Path,
+) -> None:
+    from thv_registry.db.embedded import start_embedded
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConnectionFailed) as info:
+        start_embedded(blocker / "pgdata")
+    err = info.value
+    assert err.reason == "embedded_start" and str(blocker / "pgdata") in err.message
+    assert "THV_REGISTRY_EMBEDDED_DIR" in str(err) and "--config" not in str(err)
+    assert describe(err).endswith("or pass --config with a database: block to use your own server.")

@@ -13,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from conftest import ServerInfo, TestDatabase
+from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import PermissionDenied
 from thv_registry.migrations.engine.source import Source, load_source
@@ -211,6 +212,9 @@ def test_no_createdb_privilege_is_refused_and_nothing_is_left(
                 scratch_name=name,
             )
         assert "CREATEDB" in str(caught.value) and role in str(caught.value)
+        assert caught.value.needed_for == "scratch_database" and caught.value.user == role
+        assert "--config" not in str(caught.value)  # the library names no flag; the CLI does:
+        assert "(or without --config, on the embedded PostgreSQL)" in describe(caught.value)
         assert not scratch_exists(database.server, name)
     finally:
         with psycopg.connect(database.server.conninfo(), autocommit=True) as conn:
