@@ -249,7 +249,7 @@ def _types(types: list[tuple[Any, ...]], values: list[tuple[Any, ...]]) -> list[
         out.append(SchemaObject("type", name, f"{what} {name}", props, None, f"type:{name}"))
     for type_name, label, _order in values:
         key = f"{type_name}.{label}"
-        text = f"enum value {_quote(label)} of type {type_name}"
+        text = f"enum value {_literal(label)} of type {type_name}"
         out.append(SchemaObject("enum value", key, text, (), f"type:{type_name}"))
     return out
 
@@ -280,7 +280,8 @@ def _yes(value: object) -> str:
     return "yes" if value else "no"
 
 
-def _quote(text: str) -> str:
+def _literal(text: str) -> str:
+    """An enum label as a SQL string literal, for messages (never sent to the server)."""
     return "'" + text.replace("'", "''") + "'"
 
 
