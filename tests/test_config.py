@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from thv_registry.cli.hints import describe
 from thv_registry.config import (
     ConnectionParams,
     DatabaseSettings,
@@ -61,6 +62,8 @@ def _error(tmp_path: Path, text: str) -> ConfigError:
     assert str(path) in err.message
     assert "\n" not in str(err)
     assert SECRET not in str(err)
+    if err.reason is None:
+        assert describe(err) == str(err)  # the CLI adds nothing to a content problem
     return err
 
 
@@ -209,7 +212,8 @@ def test_no_database_block(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         settings.migration_params()
     assert str(tmp_path / "config.yaml") in str(info.value)
-    assert "no database: block" in str(info.value)
+    assert "no database: block" in str(info.value) and info.value.reason == "no_database"
+    assert "run without --config to use the embedded PostgreSQL" in describe(info.value)
 
 
 def test_empty_migrations_block_means_defaults(tmp_path: Path) -> None:
@@ -269,15 +273,22 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.exit_code == ExitCode.CONFIG
-    assert str(info.value) == (
+    assert (info.value.message, info.value.reason) == (
+        f"Configuration file {path} does not exist.",
+        "missing",
+    )
+    assert describe(info.value) == (  # the CLI's words: the library names no flag
         f"Configuration file {path} does not exist. "
         "Pass --config with the path of your configuration file."
     )
+    assert "--config" not in str(info.value)
 
 
 def test_directory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="is a directory, not a file"):
+    with pytest.raises(ConfigError, match="is a directory, not a file") as info:
         load_config(tmp_path)
+    assert info.value.reason == "directory"
+    assert "Pass --config with the path of the YAML file itself." in describe(info.value)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -291,7 +302,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def _message(path: Path) -> str:
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    return str(info.value)
+    return describe(info.value)
 
 
 def _load_unprivileged(path: Path) -> str:
@@ -321,8 +332,12 @@ def _load_unprivileged(path: Path) -> str:
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
 def test_empty_file(tmp_path: Path, text: str) -> None:
     err = _error(tmp_path, text)
-    assert "is empty" in err.message
-    assert "embedded PostgreSQL" in str(err)
+    assert "is empty" in err.message and err.reason == "empty"
+    assert "Add a database: block" in str(err) and "--config" not in str(err)
+    assert describe(err).endswith(
+        "Add a database: block with host, port, user and database, or run without --config to "
+        "use the embedded PostgreSQL."
+    )
 
 
 def test_not_utf8(tmp_path: Path) -> None:

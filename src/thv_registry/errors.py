@@ -82,7 +82,18 @@ class UsageError(ThvError):
 
 
 class ConfigError(ThvError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``reason`` (None: the file's content is invalid, the message lists every problem):
+    ``missing``, ``directory``, ``permission`` (the path cannot be read as a file), ``empty``,
+    ``no_database`` (a database is needed and the file has no ``database:`` block).
+    """
+
     exit_code = ExitCode.CONFIG
+
+    def __init__(self, message: str, *, hint: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 class SourceError(ThvError):

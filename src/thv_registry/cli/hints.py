@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from thv_registry.errors import (
     ChecksumMismatch,
+    ConfigError,
     ConnectionLost,
     DirtyDatabase,
     DirtyRecovery,
@@ -91,6 +92,10 @@ def hint_for(exc: ThvError) -> str | None:
     """The advice for ``exc`` in CLI terms."""
     from thv_registry.cli.tool_hints import tool_hint  # the tools' and db/'s errors
 
+    if isinstance(exc, ConfigError):
+        from thv_registry.cli.config_hints import config_hint
+
+        return config_hint(exc) or exc.hint
     if (hint := tool_hint(exc)) is not None:
         return hint
     if isinstance(exc, DirtyDatabase) and exc.recovery is not None:

@@ -16,18 +16,10 @@ from thv_registry.errors import ConfigError
 
 __all__ = ["load_config"]
 
-_PASS_CONFIG = "Pass --config with the path of your configuration file."
-_UNREADABLE = {
-    FileNotFoundError: ("Configuration file %s does not exist.", _PASS_CONFIG),
-    IsADirectoryError: (
-        "Configuration path %s is a directory, not a file.",
-        "Pass --config with the path of the YAML file itself.",
-    ),
-    PermissionError: (
-        "Cannot read configuration file %s: permission denied.",
-        "Make it readable by the user running thv-registry-api (e.g. chmod u+r), or pass "
-        "--config with another file.",
-    ),
+_UNREADABLE = {  # error -> (message, reason); cli/ words the advice
+    FileNotFoundError: ("Configuration file %s does not exist.", "missing"),
+    IsADirectoryError: ("Configuration path %s is a directory, not a file.", "directory"),
+    PermissionError: ("Cannot read configuration file %s: permission denied.", "permission"),
 }
 
 
@@ -43,6 +35,7 @@ def load_config(path: Path) -> Settings:
         raise ConfigError(
             f"Configuration file {path} is empty (or holds only comments).",
             hint=NO_DATABASE_HINT,
+            reason="empty",
         )
     if not isinstance(node, yaml.MappingNode):
         walker = Walker()
@@ -79,12 +72,12 @@ def _read(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        message, hint = _UNREADABLE.get(type(exc), ("", _PASS_CONFIG))
+        message, reason = _UNREADABLE.get(type(exc), ("", None))
         if message:
             message %= (path,)
         else:
             message = f"Cannot read configuration file {path}: {exc.strerror or exc}."
-        raise ConfigError(message, hint=hint) from None
+        raise ConfigError(message, reason=reason) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -23,10 +23,7 @@ __all__ = ["Settings", "NOT_KEYS", "NO_DATABASE_HINT"]
 
 #: Settings fields that are not YAML keys.
 NOT_KEYS = frozenset({"path", "marks"})
-NO_DATABASE_HINT = (
-    "Add a database: block with host, port, user and database, or run without --config to use "
-    "the embedded PostgreSQL."
-)
+NO_DATABASE_HINT = "Add a database: block with host, port, user and database."
 
 
 class Settings(Model, frozen=True):
@@ -65,6 +62,7 @@ class Settings(Model, frozen=True):
                 f"{self.path or 'The configuration'} has no database: block, so there is "
                 "no server to connect to.",
                 hint=NO_DATABASE_HINT,
+                reason="no_database",
             )
         return self.database
 
