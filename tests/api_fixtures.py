@@ -16,7 +16,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from serving import ServeProcess, free_port, running, serve_config, server_json, write_registry
+from serving import (
+    ServeProcess,
+    free_port,
+    running,
+    serve_config,
+    server_json,
+    skill_json,
+    write_registry,
+)
 
 #: (name, versions): names with dots and dashes, versions out of text order, a pre-release
 SERVERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -33,6 +41,14 @@ def seed_servers() -> list[dict[str, Any]]:
         for version in versions:
             docs.append(server_json(name, version, title=f"{name.split('/')[1]} title"))
     return docs
+
+
+def seed_skills() -> list[dict[str, Any]]:
+    return [
+        skill_json("io.example", "writer", "1.0.0"),
+        skill_json("io.example", "writer", "1.1.0"),
+        skill_json("io.example", "old-tool", "0.9.0", status="deprecated"),
+    ]
 
 
 def make_env(home: Path) -> dict[str, str]:
@@ -83,7 +99,7 @@ def start_module_server(
 ) -> Iterator[tuple[ServeProcess, Seeded]]:
     seeded = Seeded(pg_server)
     try:
-        registry = write_registry(tmp / "registry.json", seed_servers())
+        registry = write_registry(tmp / "registry.json", seed_servers(), seed_skills())
         public, internal = free_port(), free_port()
         config = serve_config(
             tmp / "config.yaml",

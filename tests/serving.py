@@ -54,13 +54,32 @@ def server_json(name: str, version: str, **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def write_registry(path: Path, servers: Sequence[dict[str, Any]]) -> Path:
+def skill_json(namespace: str, name: str, version: str, status: str = "active") -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "name": name,
+        "title": f"{name} title",
+        "description": f"{name} test skill, version {version}",
+        "version": version,
+        "status": status,
+        "packages": [
+            {"registryType": "git", "url": f"https://example.com/{name}.git", "ref": "main"}
+        ],
+    }
+
+
+def write_registry(
+    path: Path, servers: Sequence[dict[str, Any]], skills: Sequence[dict[str, Any]] = ()
+) -> Path:
     """An upstream registry file (the format of a ``file`` source) holding ``servers``."""
+    data: dict[str, Any] = {"servers": list(servers)}
+    if skills:
+        data["skills"] = list(skills)
     doc = {
         "$schema": UPSTREAM_SCHEMA,
         "version": "1.0.0",
         "meta": {"last_updated": "2025-11-26T00:27:46Z"},
-        "data": {"servers": list(servers)},
+        "data": data,
     }
     path.write_text(json.dumps(doc, indent=1))
     return path
