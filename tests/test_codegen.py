@@ -121,10 +121,10 @@ def _registry(
 def _page(conn: Conn, after: servers.ListServersRow | None = None, **filters: Any) -> list[Any]:
     args: dict[str, Any] = {
         "registry_name": "default",
-        "cursor_name": after.name if after else None,
-        "cursor_sort_key": after.sort_key if after else None,
-        "cursor_published_at": after.published_at if after else None,
-        "cursor_version": after.version if after else None,
+        "cursor_name": after.name if after else "",
+        "cursor_sort_key": after.sort_key if after else b"",
+        "cursor_published_at": after.published_at if after else datetime.datetime.now(datetime.UTC),
+        "cursor_version": after.version if after else "",
         "version": None,
         "search": None,
         "updated_since": None,
@@ -343,10 +343,10 @@ def test_async_queries_match_the_sync_ones(conn: Conn, database: TestDatabase) -
         async with aconn:
             args: dict[str, Any] = {
                 "registry_name": "default",
-                "cursor_name": None,
-                "cursor_sort_key": None,
-                "cursor_published_at": None,
-                "cursor_version": None,
+                "cursor_name": "",
+                "cursor_sort_key": b"",
+                "cursor_published_at": datetime.datetime.now(datetime.UTC),
+                "cursor_version": "",
                 "version": None,
                 "search": None,
                 "updated_since": None,

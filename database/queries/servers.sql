@@ -6,7 +6,9 @@
 -- version_sort_key descending (semantic-version precedence as bytes; NULL counts as the key of
 -- a non-semver version, 00), then published_at, then the version text, both descending.
 -- Listings page by keyset on that order: the cursor is the last row's (name, sort_key,
--- published_at, version), NULL for the first page.
+-- published_at, version); the first page passes an empty name (every name is greater). The
+-- cursor is never NULL, so that the plan PostgreSQL caches for a prepared statement (a generic
+-- plan) still walks the name index from the cursor on.
 --
 -- Comments before a query become its function's docstring; sqlc also moves comments inside a
 -- query there, so keep them above it. Run `task gen` after editing this file.
@@ -28,7 +30,7 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = sqlc.arg('registry_name')
-        AND (sqlc.narg('cursor_name')::text IS NULL OR e.name >= sqlc.narg('cursor_name')::text)
+        AND e.name >= sqlc.arg('cursor_name')::text
         AND NOT EXISTS (
             SELECT 1
             FROM registry_source AS rs2
@@ -37,6 +39,7 @@ WITH served AS (
                 AND rs2.position < rs.position
                 AND e2.entry_type = 'MCP'
                 AND e2.name = e.name
+                AND e2.name >= sqlc.arg('cursor_name')::text
         )
 ),
 pattern AS (
@@ -63,21 +66,20 @@ page AS (
     JOIN entry_version AS v ON v.entry_id = s.entry_id
     LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
     WHERE (
-            sqlc.narg('cursor_name')::text IS NULL
-            OR s.name > sqlc.narg('cursor_name')::text
+            s.name > sqlc.arg('cursor_name')::text
             OR (
-                s.name = sqlc.narg('cursor_name')::text
+                s.name = sqlc.arg('cursor_name')::text
                 AND (
                     COALESCE(v.version_sort_key, '\x00'::bytea)
-                        < sqlc.narg('cursor_sort_key')::bytea
+                        < sqlc.arg('cursor_sort_key')::bytea
                     OR (
                         COALESCE(v.version_sort_key, '\x00'::bytea)
-                            = sqlc.narg('cursor_sort_key')::bytea
+                            = sqlc.arg('cursor_sort_key')::bytea
                         AND (
-                            v.published_at < sqlc.narg('cursor_published_at')::timestamptz
+                            v.published_at < sqlc.arg('cursor_published_at')::timestamptz
                             OR (
-                                v.published_at = sqlc.narg('cursor_published_at')::timestamptz
-                                AND v.version < sqlc.narg('cursor_version')::text
+                                v.published_at = sqlc.arg('cursor_published_at')::timestamptz
+                                AND v.version < sqlc.arg('cursor_version')::text
                             )
                         )
                     )

@@ -5,7 +5,8 @@
 -- one skill row per version. As for servers, a name present in several sources of a registry
 -- is served entirely from the one with the lowest position, and versions order newest first
 -- (version_sort_key, published_at, version, all descending; NULL sort key = 00). Listings page
--- by keyset on (name, sort_key, published_at, version). Run `task gen` after editing this file.
+-- by keyset on (name, sort_key, published_at, version); the first page passes an empty name.
+-- Run `task gen` after editing this file.
 
 -- name: ListSkills :many
 -- One page of skill versions of a registry after the cursor, in listing order. Filters (NULL:
@@ -20,7 +21,7 @@ WITH served AS (
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
     WHERE r.name = sqlc.arg('registry_name')
         AND (sqlc.narg('name')::text IS NULL OR e.name = sqlc.narg('name')::text)
-        AND (sqlc.narg('cursor_name')::text IS NULL OR e.name >= sqlc.narg('cursor_name')::text)
+        AND e.name >= sqlc.arg('cursor_name')::text
         AND NOT EXISTS (
             SELECT 1
             FROM registry_source AS rs2
@@ -29,6 +30,7 @@ WITH served AS (
                 AND rs2.position < rs.position
                 AND e2.entry_type = 'SKILL'
                 AND e2.name = e.name
+                AND e2.name >= sqlc.arg('cursor_name')::text
         )
 ),
 pattern AS (
@@ -61,20 +63,19 @@ JOIN entry_version AS v ON v.entry_id = s.entry_id
 JOIN skill AS k ON k.version_id = v.id
 LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
 WHERE (
-        sqlc.narg('cursor_name')::text IS NULL
-        OR s.name > sqlc.narg('cursor_name')::text
+        s.name > sqlc.arg('cursor_name')::text
         OR (
-            s.name = sqlc.narg('cursor_name')::text
+            s.name = sqlc.arg('cursor_name')::text
             AND (
-                COALESCE(v.version_sort_key, '\x00'::bytea) < sqlc.narg('cursor_sort_key')::bytea
+                COALESCE(v.version_sort_key, '\x00'::bytea) < sqlc.arg('cursor_sort_key')::bytea
                 OR (
                     COALESCE(v.version_sort_key, '\x00'::bytea)
-                        = sqlc.narg('cursor_sort_key')::bytea
+                        = sqlc.arg('cursor_sort_key')::bytea
                     AND (
-                        v.published_at < sqlc.narg('cursor_published_at')::timestamptz
+                        v.published_at < sqlc.arg('cursor_published_at')::timestamptz
                         OR (
-                            v.published_at = sqlc.narg('cursor_published_at')::timestamptz
-                            AND v.version < sqlc.narg('cursor_version')::text
+                            v.published_at = sqlc.arg('cursor_published_at')::timestamptz
+                            AND v.version < sqlc.arg('cursor_version')::text
                         )
                     )
                 )

@@ -8,7 +8,9 @@ that source's versions, none of the others'). Versions order by name, then newes
 version_sort_key descending (semantic-version precedence as bytes; NULL counts as the key of
 a non-semver version, 00), then published_at, then the version text, both descending.
 Listings page by keyset on that order: the cursor is the last row's (name, sort_key,
-published_at, version), NULL for the first page.
+published_at, version); the first page passes an empty name (every name is greater). The
+cursor is never NULL, so that the plan PostgreSQL caches for a prepared statement (a generic
+plan) still walks the name index from the cursor on.
 
 Comments before a query become its function's docstring; sqlc also moves comments inside a
 query there, so keep them above it. Run `task gen` after editing this file.
@@ -67,7 +69,7 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = $1
-        AND ($2::text IS NULL OR e.name >= $2::text)
+        AND e.name >= $2::text
         AND NOT EXISTS (
             SELECT 1
             FROM registry_source AS rs2
@@ -76,6 +78,7 @@ WITH served AS (
                 AND rs2.position < rs.position
                 AND e2.entry_type = 'MCP'
                 AND e2.name = e.name
+                AND e2.name >= $2::text
         )
 ),
 pattern AS (
@@ -102,8 +105,7 @@ page AS (
     JOIN entry_version AS v ON v.entry_id = s.entry_id
     LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
     WHERE (
-            $2::text IS NULL
-            OR s.name > $2::text
+            s.name > $2::text
             OR (
                 s.name = $2::text
                 AND (
@@ -196,11 +198,11 @@ def list_servers(
     conn: psycopg.Connection[Any],
     *,
     registry_name: str,
-    cursor_name: str | None,
+    cursor_name: str,
     search: str | None,
-    cursor_sort_key: bytes | None,
-    cursor_published_at: datetime.datetime | None,
-    cursor_version: str | None,
+    cursor_sort_key: bytes,
+    cursor_published_at: datetime.datetime,
+    cursor_version: str,
     updated_since: datetime.datetime | None,
     version: str | None,
     latest_only: bool,

@@ -7,7 +7,8 @@ A skill is a registry_entry of type SKILL named "namespace/name", with one entry
 one skill row per version. As for servers, a name present in several sources of a registry
 is served entirely from the one with the lowest position, and versions order newest first
 (version_sort_key, published_at, version, all descending; NULL sort key = 00). Listings page
-by keyset on (name, sort_key, published_at, version). Run `task gen` after editing this file.
+by keyset on (name, sort_key, published_at, version); the first page passes an empty name.
+Run `task gen` after editing this file.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ WITH served AS (
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
     WHERE r.name = $9
         AND ($10::text IS NULL OR e.name = $10::text)
-        AND ($1::text IS NULL OR e.name >= $1::text)
+        AND e.name >= $1::text
         AND NOT EXISTS (
             SELECT 1
             FROM registry_source AS rs2
@@ -51,6 +52,7 @@ WITH served AS (
                 AND rs2.position < rs.position
                 AND e2.entry_type = 'SKILL'
                 AND e2.name = e.name
+                AND e2.name >= $1::text
         )
 ),
 pattern AS (
@@ -83,8 +85,7 @@ JOIN entry_version AS v ON v.entry_id = s.entry_id
 JOIN skill AS k ON k.version_id = v.id
 LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
 WHERE (
-        $1::text IS NULL
-        OR s.name > $1::text
+        s.name > $1::text
         OR (
             s.name = $1::text
             AND (
@@ -148,10 +149,10 @@ class ListSkillsRow:
 def list_skills(
     conn: psycopg.Connection[Any],
     *,
-    cursor_name: str | None,
-    cursor_sort_key: bytes | None,
-    cursor_published_at: datetime.datetime | None,
-    cursor_version: str | None,
+    cursor_name: str,
+    cursor_sort_key: bytes,
+    cursor_published_at: datetime.datetime,
+    cursor_version: str,
     statuses: list[VersionStatus] | None,
     version: str | None,
     latest_only: bool,

@@ -46,6 +46,9 @@ __all__ = ["LATEST", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
 
 #: The version name that asks for the latest version.
 LATEST = "latest"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+#: Where a listing starts: before every name (names are never empty).
+_START = ServerPosition("", b"", _EPOCH, "")
 _ALL_STATUSES: tuple[Status, ...] = ("active", "deprecated", "deleted")
 
 
@@ -107,16 +110,16 @@ class Store:
 
     async def list_servers(self, registry: str, query: ServerQuery) -> ServerListResponse:
         """One page of server versions (``InvalidCursor``, ``RegistryNotFound``)."""
-        after = cursor.decode(query.cursor, ServerPosition) if query.cursor else None
+        after = cursor.decode(query.cursor, ServerPosition) if query.cursor else _START
         latest_only = query.version == LATEST
         async with self._snapshot() as conn:
             rows = await q.list_servers(
                 conn,
                 registry_name=registry,
-                cursor_name=after.name if after else None,
-                cursor_sort_key=after.sort_key if after else None,
-                cursor_published_at=after.published_at if after else None,
-                cursor_version=after.version if after else None,
+                cursor_name=after.name,
+                cursor_sort_key=after.sort_key,
+                cursor_published_at=after.published_at,
+                cursor_version=after.version,
                 search=query.search,
                 updated_since=query.updated_since,
                 version=None if latest_only else query.version,
@@ -255,10 +258,10 @@ class Store:
                 conn,
                 registry_name=registry,
                 name=name,
-                cursor_name=after.name if after else None,
-                cursor_sort_key=after.sort_key if after else None,
-                cursor_published_at=after.published_at if after else None,
-                cursor_version=after.version if after else None,
+                cursor_name=after.name if after else "",
+                cursor_sort_key=after.sort_key if after else b"",
+                cursor_published_at=after.published_at if after else _EPOCH,
+                cursor_version=after.version if after else "",
                 search=search,
                 statuses=[s.upper() for s in statuses] if statuses else None,  # type: ignore[misc]
                 version=None if latest_only else version,
