@@ -18,7 +18,6 @@ from psycopg import sql
 
 from serving import (
     ServeProcess,
-    free_port,
     running,
     serve_config,
     server_json,
@@ -100,24 +99,8 @@ def start_module_server(
     seeded = Seeded(pg_server)
     try:
         registry = write_registry(tmp / "registry.json", seed_servers(), seed_skills())
-        public, internal = free_port(), free_port()
-        config = serve_config(
-            tmp / "config.yaml",
-            seeded.conn,
-            registry,
-            public_port=public,
-            internal_port=internal,
-            server=server,
-        )
-        env = make_env(tmp)
-        with running(
-            config,
-            env,
-            tmp,
-            public_port=public,
-            internal_port=internal,
-            global_args=global_args,
-        ) as process:
+        config = serve_config(tmp / "config.yaml", seeded.conn, registry, server=server)
+        with running(config, make_env(tmp), tmp, global_args=global_args) as process:
             yield process, seeded
     finally:
         seeded.drop()

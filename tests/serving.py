@@ -8,11 +8,13 @@ and stops the process (SIGTERM, then SIGKILL) whatever the test did.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,11 +92,10 @@ def serve_config(
     conn: dict[str, Any],
     registry_file: Path,
     *,
-    public_port: int,
-    internal_port: int,
     server: dict[str, Any] | None = None,
 ) -> Path:
-    """A serve config: the test database, one file source, registry ``default``."""
+    """A serve config: the test database, one file source, registry ``default``; both
+    listeners on a port the system picks (``ServeProcess`` reads them from the output)."""
     doc: dict[str, Any] = {
         "database": {**conn, "sslmode": "disable"},
         "auth": {"mode": "anonymous"},
@@ -107,8 +108,8 @@ def serve_config(
         ],
         "registries": [{"name": "default", "sources": ["local"]}],
         "server": {
-            "address": f"127.0.0.1:{public_port}",
-            "internalAddress": f"127.0.0.1:{internal_port}",
+            "address": "127.0.0.1:0",
+            "internalAddress": "127.0.0.1:0",
             **(server or {}),
         },
     }
@@ -116,8 +117,14 @@ def serve_config(
     return path
 
 
+SERVING = re.compile(
+    r"Serving the registry API on (\S+):(\d+) and the internal endpoints on (\S+):(\d+)"
+)
+
+
 class ServeProcess:
-    """One ``serve`` process; ``base`` and ``internal`` are its two listeners' URLs."""
+    """One ``serve`` process; ``base`` and ``internal`` are its two listeners' URLs, known once
+    it has said where it listens (:meth:`wait_started`)."""
 
     def __init__(
         self,
@@ -125,21 +132,41 @@ class ServeProcess:
         env: dict[str, str],
         workdir: Path,
         *,
-        public_port: int,
-        internal_port: int,
         extra: Sequence[str] = (),
         global_args: Sequence[str] = (),
     ) -> None:
-        self.base = f"http://127.0.0.1:{public_port}"
-        self.internal = f"http://127.0.0.1:{internal_port}"
-        self.stdout_path = workdir / f"serve-{public_port}.out"
-        self.stderr_path = workdir / f"serve-{public_port}.err"
+        self.ports: tuple[int, int] | None = None
+        tag = uuid.uuid4().hex[:8]
+        self.stdout_path = workdir / f"serve-{tag}.out"
+        self.stderr_path = workdir / f"serve-{tag}.err"
         argv = [sys.executable, "-m", "thv_registry", *global_args, "serve"]
         argv += ["--config", str(config), *extra]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err
             )
+
+    @property
+    def public_port(self) -> int:
+        assert self.ports is not None, "wait_started() first"
+        return self.ports[0]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.public_port}"
+
+    @property
+    def internal(self) -> str:
+        assert self.ports is not None, "wait_started() first"
+        return f"http://127.0.0.1:{self.ports[1]}"
+
+    def wait_started(self, timeout: float = 60) -> None:
+        def started() -> re.Match[str] | None:
+            return SERVING.search(self.stderr)
+
+        match = wait_until(started, timeout, "serve saying where it listens", alive=self.proc)
+        assert match is not None  # wait_until returns a true value
+        self.ports = (int(match.group(2)), int(match.group(4)))
 
     @property
     def stderr(self) -> str:
@@ -156,6 +183,9 @@ class ServeProcess:
             return None
 
     def wait_ready(self, timeout: float = 60) -> None:
+        if self.ports is None:
+            self.wait_started(timeout)
+
         def ready() -> bool:
             response = self.readiness()
             return response is not None and response.status_code == 200
@@ -195,15 +225,11 @@ def running(
     env: dict[str, str],
     workdir: Path,
     *,
-    public_port: int,
-    internal_port: int,
     synced: bool = True,
     **kwargs: Any,
 ) -> Iterator[ServeProcess]:
     """A ready ``serve`` process (and, with ``synced``, its first sync done); stopped after."""
-    process = ServeProcess(
-        config, env, workdir, public_port=public_port, internal_port=internal_port, **kwargs
-    )
+    process = ServeProcess(config, env, workdir, **kwargs)
     try:
         process.wait_ready()
         if synced:

@@ -17,6 +17,7 @@ import pytest
 from api_fixtures import make_env, seed_servers
 from conftest import TestDatabase
 from serving import (
+    SERVING,
     ServeProcess,
     free_port,
     running,
@@ -41,24 +42,16 @@ def _conn(database: TestDatabase) -> dict[str, Any]:
 
 @pytest.fixture
 def setup(database: TestDatabase, tmp_path: Path) -> dict[str, Any]:
-    """A serve config on the test database and free ports (nothing started)."""
-    public, internal = free_port(), free_port()
+    """A serve config on the test database (nothing started)."""
     registry = write_registry(tmp_path / "registry.json", seed_servers())
     config = serve_config(
-        tmp_path / "config.yaml",
-        _conn(database),
-        registry,
-        public_port=public,
-        internal_port=internal,
-        server={"shutdownTimeout": "20s"},
+        tmp_path / "config.yaml", _conn(database), registry, server={"shutdownTimeout": "20s"}
     )
-    return {
-        "config": config,
-        "env": make_env(tmp_path),
-        "workdir": tmp_path,
-        "public_port": public,
-        "internal_port": internal,
-    }
+    return {"config": config, "env": make_env(tmp_path), "workdir": tmp_path}
+
+
+def _running(setup: dict[str, Any], **kwargs: Any) -> Any:
+    return running(setup["config"], setup["env"], setup["workdir"], **kwargs)
 
 
 def _serve_cli(setup: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -79,10 +72,7 @@ def _migrated(setup: dict[str, Any]) -> None:
 
 
 def test_start_up_says_database_sources_and_url(setup: dict[str, Any]) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"],
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup) as process:
         listed = httpx.get(process.base + LIST, timeout=5).json()
         assert listed["metadata"]["count"] == len(listed["servers"]) > 0
         health = httpx.get(process.internal + "/health", timeout=5)
@@ -91,7 +81,7 @@ def test_start_up_says_database_sources_and_url(setup: dict[str, Any]) -> None:
         assert set(version) == {"version", "commit", "build_date", "python_version", "platform"}
         err = process.stderr
         assert "Database:" in err and "local" in err
-        assert f"curl http://127.0.0.1:{setup['public_port']}/registry/default/v0.1/servers" in err
+        assert f"curl {process.base}/registry/default/v0.1/servers" in err
         assert "Traceback" not in err
 
 
@@ -124,34 +114,26 @@ def test_busy_port_is_refused_before_migrating(
 ) -> None:
     import socket
 
-    with socket.create_server(("127.0.0.1", setup["public_port"])):
-        done = _serve_cli(setup)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        done = _serve_cli(setup, "--address", f"127.0.0.1:{port}")
     assert done.returncode == 2, done.stderr
-    assert f"127.0.0.1:{setup['public_port']}" in done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "--address" in done.stderr
     assert "schema_migrations" not in database.tables()  # nothing ran
 
 
 def test_flags_beat_the_config_addresses(setup: dict[str, Any]) -> None:
-    public, internal = free_port(), free_port()
-    process = ServeProcess(
-        setup["config"], setup["env"], setup["workdir"], public_port=public,
-        internal_port=internal,
-        extra=("--address", f"127.0.0.1:{public}", "--internal-address", f"127.0.0.1:{internal}"),
-    )  # fmt: skip
-    try:
-        process.wait_ready()
+    public = free_port()
+    extra = ("--address", f"127.0.0.1:{public}", "--internal-address", "127.0.0.1:0")
+    with _running(setup, synced=False, extra=extra) as process:
+        assert process.public_port == public
         assert httpx.get(f"http://127.0.0.1:{public}/openapi.json", timeout=5).status_code == 200
-    finally:
-        process.stop()
 
 
 def test_readiness_503_while_dirty_then_200_again(
     setup: dict[str, Any], database: TestDatabase
 ) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"], synced=False,
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup, synced=False) as process:
         _execute(database, "UPDATE schema_migrations SET dirty = true")
         response = httpx.get(process.internal + "/readiness", timeout=5)
         assert response.status_code == 503
@@ -165,10 +147,7 @@ def test_readiness_503_while_dirty_then_200_again(
 def test_sigterm_finishes_in_flight_requests_then_exits_0(
     setup: dict[str, Any], database: TestDatabase
 ) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"],
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup) as process:
         results: list[httpx.Response | BaseException] = []
         with database.connect() as blocker:
             blocker.autocommit = False
@@ -191,7 +170,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
                 "the list request waiting on the locked table",
             )
             process.signal(signal.SIGTERM)
-            wait_port_closed(setup["public_port"])
+            wait_port_closed(process.public_port)
             with pytest.raises(httpx.TransportError):  # no longer accepting
                 httpx.get(process.base + LIST, timeout=2)
             assert process.proc.poll() is None  # still draining
@@ -205,18 +184,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
 def test_two_replicas_on_an_empty_database_both_become_ready(
     setup: dict[str, Any], database: TestDatabase
 ) -> None:
-    ports = [(free_port(), free_port()) for _ in range(2)]
-    processes = [
-        ServeProcess(
-            setup["config"],
-            setup["env"],
-            setup["workdir"],
-            public_port=p,
-            internal_port=i,
-            extra=("--address", f"127.0.0.1:{p}", "--internal-address", f"127.0.0.1:{i}"),
-        )  # fmt: skip
-        for p, i in ports
-    ]
+    processes = [ServeProcess(setup["config"], setup["env"], setup["workdir"]) for _ in range(2)]
     try:
         for process in processes:
             process.wait_ready()
@@ -236,10 +204,7 @@ def test_two_replicas_on_an_empty_database_both_become_ready(
 
 
 def test_json_log_format_gives_json_access_lines(setup: dict[str, Any]) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"], global_args=("--log-format", "json"),
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup, global_args=("--log-format", "json")) as process:
         httpx.get(process.base + LIST, headers={"X-Request-ID": "trace-me-1"}, timeout=5)
         process.stop()
         lines = [json.loads(line) for line in process.stderr.splitlines() if line.strip()]
@@ -251,10 +216,7 @@ def test_json_log_format_gives_json_access_lines(setup: dict[str, Any]) -> None:
 
 
 def test_sigint_twice_exits_at_once(setup: dict[str, Any], database: TestDatabase) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"],
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup) as process:
         with database.connect() as blocker:
             blocker.autocommit = False
             blocker.execute("LOCK TABLE entry_version IN ACCESS EXCLUSIVE MODE")
@@ -271,7 +233,7 @@ def test_sigint_twice_exits_at_once(setup: dict[str, Any], database: TestDatabas
                 "the list request waiting on the locked table",
             )
             process.signal(signal.SIGINT)
-            wait_port_closed(setup["public_port"])
+            wait_port_closed(process.public_port)
             assert process.proc.poll() is None  # draining the blocked request
             process.signal(signal.SIGINT)
             assert process.wait(10) == 128 + signal.SIGINT
@@ -289,13 +251,17 @@ def test_without_config_serves_the_sample_registry_on_the_embedded_server(
 ) -> None:
     env = make_env(tmp_path)
     env["THV_REGISTRY_EMBEDDED_DIR"] = str(tmp_path / "pgdata")
-    public, internal = free_port(), free_port()
     argv = [sys.executable, "-m", "thv_registry", "serve"]
-    argv += ["--address", f"127.0.0.1:{public}", "--internal-address", f"127.0.0.1:{internal}"]
+    argv += ["--address", "127.0.0.1:0", "--internal-address", "127.0.0.1:0"]
     out, err = (tmp_path / "out").open("wb"), (tmp_path / "err").open("wb")
     proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=err)
-    base = f"http://127.0.0.1:{public}/registry/default/v0.1"
     try:
+        said = wait_until(
+            lambda: SERVING.search((tmp_path / "err").read_text()), 90, "serving", alive=proc
+        )
+        assert said is not None  # wait_until returns a true value
+        public = int(said.group(2))
+        base = f"http://127.0.0.1:{public}/registry/default/v0.1"
 
         def listed() -> Any:
             try:
@@ -335,10 +301,7 @@ def _stop_postgres(data_dir: Path) -> None:
 def test_a_database_failure_is_a_json_500_without_details(
     setup: dict[str, Any], database: TestDatabase
 ) -> None:
-    with running(
-        setup["config"], setup["env"], setup["workdir"],
-        public_port=setup["public_port"], internal_port=setup["internal_port"],
-    ) as process:  # fmt: skip
+    with _running(setup) as process:
         _execute(database, "ALTER TABLE mcp_server_package RENAME TO gone")
         response = httpx.get(process.base + LIST, timeout=10)
         assert response.status_code == 500
