@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import socket
 
     from thv_registry.api.server import Address
+    from thv_registry.cli.output import Output
     from thv_registry.config import Settings
 
 __all__ = ["serve_command"]
@@ -56,18 +57,9 @@ def serve_command(app: AppContext, address: str | None, internal_address: str | 
     internal = _address(
         internal_address, "--internal-address", settings.server.internal_address, settings
     )
-    public_socket, internal_socket = (
-        _bind(public, "--address"),
-        _bind(internal, "--internal-address"),
-    )
+    sockets = (_bind(public, "--address"), _bind(internal, "--internal-address"))
     out = app.output()
-    migrator = app.migrator
-    from thv_registry.migrations.engine.model import Up
-
-    result = migrator.apply(Up())
-    latest = max((m.version for m in migrator.source.migrations), default=None)
-    if result.applied:
-        out.notice(f"Migrated the schema to version {latest} ({len(result.applied)} applied).")
+    latest = _migrate(app, out)
     app_params = settings.app_params()  # the application user (the embedded server: one)
     out.notice(f"Database: {app_params.describe()} (schema version {latest}).")
     for line in _describe_sources(settings):
@@ -76,28 +68,44 @@ def serve_command(app: AppContext, address: str | None, internal_address: str | 
     from thv_registry.api.server import ServeOptions
 
     def ready() -> None:
-        port = public_socket.getsockname()[1]
-        iport = internal_socket.getsockname()[1]
-        host = "127.0.0.1" if public.host in ("", "0.0.0.0", "::") else public.shown(port)
-        base = f"http://{host}:{port}" if ":" not in host else f"http://{host}"
-        first = settings.registries[0].name if settings.registries else "default"
+        ports = [sock.getsockname()[1] for sock in sockets]
+        registry = settings.registries[0].name if settings.registries else "default"
         out.notice(
-            f"Serving the registry API on {public.shown(port)} and the internal endpoints on "
-            f"{internal.shown(iport)}. Try: curl {base}/registry/{first}/v0.1/servers "
-            f"(Ctrl-C stops)."
+            f"Serving the registry API on {public.shown(ports[0])} and the internal endpoints on "
+            f"{internal.shown(ports[1])}. Try: curl {_url(public, ports[0])}/registry/{registry}"
+            "/v0.1/servers (Ctrl-C stops)."
         )
 
     options = ServeOptions(
         app_params=app_params,
         schema_version=latest,
-        public_socket=public_socket,
-        internal_socket=internal_socket,
+        public_socket=sockets[0],
+        internal_socket=sockets[1],
         shutdown_timeout_s=settings.server.shutdown_timeout.total_seconds(),
         cors_origins=tuple(settings.server.cors.allow_origins),
         on_ready=ready,
     )
     _run(settings, options)
     out.notice("Stopped.")
+
+
+def _migrate(app: AppContext, out: Output) -> int | None:
+    """Migrate to the latest version (``migrate up --yes``); the version this build expects."""
+    from thv_registry.migrations.engine.model import Up
+
+    migrator = app.migrator
+    result = migrator.apply(Up())  # under the migration lock; other replicas wait, then skip
+    latest = max((m.version for m in migrator.source.migrations), default=None)
+    if result.applied:
+        out.notice(f"Migrated the schema to version {latest} ({len(result.applied)} applied).")
+    return latest
+
+
+def _url(address: Address, port: int) -> str:
+    """A URL to try from this machine: loopback when listening on every interface."""
+    if address.host in ("", "0.0.0.0", "::"):
+        return f"http://127.0.0.1:{port}"
+    return f"http://{address.shown(port)}"
 
 
 def _settings(app: AppContext) -> Settings:
