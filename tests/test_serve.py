@@ -130,16 +130,28 @@ def test_flags_beat_the_config_addresses(setup: dict[str, Any]) -> None:
         assert httpx.get(f"http://127.0.0.1:{public}/openapi.json", timeout=5).status_code == 200
 
 
-def test_readiness_503_while_dirty_then_200_again(
-    setup: dict[str, Any], database: TestDatabase
+@pytest.mark.parametrize(
+    ("break_it", "mend_it", "reason"),
+    [
+        ("UPDATE schema_migrations SET dirty = true",
+         "UPDATE schema_migrations SET dirty = false", "dirty at version"),
+        ("UPDATE schema_migrations SET version = version + 1",
+         "UPDATE schema_migrations SET version = version - 1", "newer than this build's"),
+        ("ALTER TABLE schema_migrations RENAME TO sm_away",
+         "ALTER TABLE sm_away RENAME TO schema_migrations", "no version"),
+    ],
+)  # fmt: skip
+def test_readiness_503_with_the_reason_then_200_again(
+    setup: dict[str, Any], database: TestDatabase, break_it: str, mend_it: str, reason: str
 ) -> None:
     with _running(setup, synced=False) as process:
-        _execute(database, "UPDATE schema_migrations SET dirty = true")
+        _execute(database, break_it)
         response = httpx.get(process.internal + "/readiness", timeout=5)
         assert response.status_code == 503
         body = response.json()
-        assert body["status"] == "not ready" and "dirty" in body["reason"]
-        _execute(database, "UPDATE schema_migrations SET dirty = false")
+        assert body["status"] == "not ready" and reason in body["reason"], body
+        assert httpx.get(process.internal + "/health", timeout=5).status_code == 200
+        _execute(database, mend_it)
         response = httpx.get(process.internal + "/readiness", timeout=5)
         assert response.status_code == 200 and response.json() == {"status": "ready"}
 

@@ -20,8 +20,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from thv_registry.api.app import internal_app, public_app
+from thv_registry.api.internal import store_readiness
 from thv_registry.api.metrics import Metrics
-from thv_registry.db.pool import PoolSizing, open_pool, schema_readiness
+from thv_registry.db.pool import PoolSizing, open_pool
 
 if TYPE_CHECKING:
     from thv_registry.config import ConnectionParams, Settings
@@ -120,12 +121,10 @@ async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) 
         stop_sync = asyncio.Event()
         sync_task = asyncio.create_task(sync.run(stop_sync), name="sync")
 
-        async def readiness() -> str | None:
-            return await schema_readiness(pool, options.schema_version)
-
+        store = Store(pool)
         apps = (
-            public_app(Store(pool), metrics, cors_origins=options.cors_origins),
-            internal_app(readiness, metrics),
+            public_app(store, metrics, cors_origins=options.cors_origins),
+            internal_app(store_readiness(store, options.schema_version), metrics),
         )
         try:
             await _listen(apps, options, stop)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from thv_registry.config import ConnectionParams
 
-__all__ = ["PoolSizing", "open_pool", "schema_readiness", "APPLICATION_NAME"]
+__all__ = ["PoolSizing", "open_pool", "APPLICATION_NAME"]
 
 APPLICATION_NAME = "thv-registry-api serve"
 _LIFETIME_DEFAULT_S = 3600.0  #: psycopg_pool's own default
@@ -74,42 +74,3 @@ async def open_pool(
     )
     await pool.open(wait=True, timeout=timeout_s)
     return pool
-
-
-async def schema_readiness(
-    pool: AsyncConnectionPool[Any],
-    expected_version: int | None,
-    *,
-    table: str = "schema_migrations",
-    timeout_s: float = 2.0,
-) -> str | None:
-    """None when the database answers and the schema is at ``expected_version`` and clean.
-
-    Otherwise one sentence saying why not (for ``/readiness``'s 503).
-    """
-    import psycopg
-    from psycopg import sql
-    from psycopg_pool import PoolTimeout
-
-    query = sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(sql.Identifier(table))
-    try:
-        async with pool.connection(timeout=timeout_s) as conn:
-            try:
-                async with conn.transaction():
-                    row = await (await conn.execute(query)).fetchone()
-            except psycopg.errors.UndefinedTable:
-                return f"the schema has no migration state ({table} is missing)"
-    except PoolTimeout:
-        return f"no database connection within {timeout_s:g} s"
-    except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"the database did not answer: {first}"
-    if row is None:
-        return "the schema has no version (no migration applied)"
-    version, dirty = int(row[0]), bool(row[1])
-    if dirty:
-        return f"the schema is dirty at version {version} (a migration failed or is running)"
-    if expected_version is not None and version != expected_version:
-        relation = "newer than" if version > expected_version else "behind"
-        return f"the schema is at version {version}, {relation} this build's {expected_version}"
-    return None
