@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import gen  # noqa: E402
+from benchmarks.run import _table, compile_ours  # noqa: E402
 from benchmarks.server import PrivateServer, find_bin_dir, start_private_server  # noqa: E402
 from benchmarks.tools import Ours, PsqlFloor, Tool  # noqa: E402
 
@@ -223,8 +224,6 @@ def report(n: int, ours: Measured, floor: Measured, replays: tuple[float, float]
     rows.append(
         ["replay of ours' queries, bare psycopg", ms(replays[0] / n), "", ms(replays[1] / n), ""]
     )
-    from benchmarks.run import _table
-
     lines += _table(rows)
     if prof:
         cats, per_func = prof
@@ -254,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="thv-breakdown-"))
     os.chmod(work, 0o755)
     try:
+        compile_ours()
         golang = gen.write_golang(work / "golang", n)
         ours, floor = Ours(), PsqlFloor(find_bin_dir() / "psql", per_file=True)
         for tool in (ours, floor):
