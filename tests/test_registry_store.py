@@ -340,3 +340,69 @@ def test_a_page_costs_a_constant_number_of_queries(
         return counts
 
     assert run(db, body) == [4, 4, 4]  # the page, its packages, remotes and icons
+
+
+def test_the_cached_generic_plan_of_a_page_walks_the_name_index(
+    db: TestDatabase, seed: Seed
+) -> None:
+    """A prepared page query may run on PostgreSQL's generic plan: it must not scan and sort
+    the whole registry (a cursor in the middle reads about one page of entries)."""
+    (src,) = seed.registry("default", ["files"])
+    seed.conn.execute(
+        "INSERT INTO registry_entry (source_id, name)"
+        " SELECT %s, format('io.acme/s%%s', lpad(n::text, 5, '0'))"
+        " FROM generate_series(1, 5000) AS n",
+        (src,),
+    )
+    seed.conn.execute(
+        "INSERT INTO entry_version (entry_id, version, version_sort_key)"
+        " SELECT e.id, v, '\\x01'::bytea || v::bytea FROM registry_entry AS e,"
+        " unnest(ARRAY['1.0.0', '2.0.0']) AS v"
+    )
+    seed.conn.execute("ANALYZE")
+    import inspect
+    import re
+
+    from thv_registry.queries import servers
+
+    # the $n order of the query: the tuple the generated function passes
+    call = inspect.getsource(servers.list_servers).split("LIST_SERVERS,")[1]
+    order = re.findall(r"\b([a-z_]+)\b", call.split(")")[0])
+    args = {
+        "registry_name": "'default'",
+        "cursor_name": "'io.acme/s02500'",
+        "search": "NULL::text",
+        "by_search": "false",
+        "by_time": "false",
+        "by_version": "false",
+        "cursor_sort_key": "'\\x01'::bytea",
+        "cursor_published_at": "now()",
+        "cursor_version": "''",
+        "updated_since": "NULL::timestamptz",
+        "version": "NULL::text",
+        "latest_only": "false",
+        "include_deleted": "false",
+        "page_size": "31",
+    }
+    assert sorted(order) == sorted(args)
+    body = servers.LIST_SERVERS.split("\n", 2)[2].strip().rstrip(";")
+    seed.conn.execute("SET plan_cache_mode = force_generic_plan")
+    seed.conn.execute("PREPARE page AS " + body, prepare=False)
+    values = ", ".join(args[name] for name in order)
+    rows = seed.conn.execute(
+        f"EXPLAIN (ANALYZE, TIMING off, FORMAT JSON) EXECUTE page({values})"  # type: ignore[arg-type]
+    ).fetchone()
+    assert rows is not None
+    plan = json.dumps(rows[0])
+    assert '"Relation Name": "registry_entry"' in plan
+    scanned = [
+        node for node in _nodes(rows[0][0]["Plan"]) if node.get("Relation Name") == "registry_entry"
+    ]
+    assert scanned and all(n["Node Type"] != "Seq Scan" for n in scanned), plan
+    assert max(n["Actual Rows"] for n in scanned) < 200, plan
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)

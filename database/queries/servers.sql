@@ -19,103 +19,106 @@ SELECT id FROM registry WHERE name = sqlc.arg('registry_name');
 
 -- name: ListServers :many
 -- One page of server versions of a registry after the cursor, in listing order.
--- Filters (NULL: no filter): search (case-insensitive substring of the name, title or
--- description, matched literally: its %, _ and \ are escaped), updated_since (versions updated
--- strictly after it), version (exact version text); latest_only keeps each server's latest
--- version; include_deleted keeps versions whose status is DELETED.
-WITH served AS (
-    SELECT e.id AS entry_id, e.name, src.name AS source_name
-    FROM registry AS r
-    JOIN registry_source AS rs ON rs.registry_id = r.id
-    JOIN source AS src ON src.id = rs.source_id
-    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
-    WHERE r.name = sqlc.arg('registry_name')
-        AND e.name >= sqlc.arg('cursor_name')::text
-        AND NOT EXISTS (
-            SELECT 1
-            FROM registry_source AS rs2
-            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
-            WHERE rs2.registry_id = r.id
-                AND rs2.position < rs.position
-                AND e2.entry_type = 'MCP'
-                AND e2.name = e.name
-                AND e2.name >= sqlc.arg('cursor_name')::text
-        )
-),
-pattern AS (
+-- Filters, each on when its by_* flag is true: search (case-insensitive substring of the name,
+-- title or description, matched literally: its %, _ and \ are escaped), updated_since
+-- (versions updated strictly after it), version (exact version text); latest_only keeps each
+-- server's latest version; include_deleted keeps versions whose status is DELETED. The flags are
+-- booleans rather than "parameter IS NULL" tests because PostgreSQL estimates those as nearly
+-- never true when it plans for any parameter (a generic plan), and then scans and sorts
+-- everything instead of walking the name index. The served names of the page
+-- are found first, one index probe each (the recursive `served`: the next name after the last,
+-- with at least one version that passes the filters, at most page_size of them), then their
+-- versions: so whatever plan PostgreSQL caches for the prepared statement, a page reads about
+-- a page of rows.
+WITH RECURSIVE pattern AS (
     SELECT '%' || replace(replace(replace(
         sqlc.narg('search')::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
 ),
-page AS (
-    SELECT
-        s.name,
-        v.version,
-        v.id AS version_id,
-        s.source_name,
-        COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
-        v.title,
-        v.description,
-        v.status,
-        v.status_message,
-        v.status_changed_at,
-        v.published_at,
-        v.updated_at,
-        (l.version IS NOT NULL)::boolean AS is_latest
-    FROM served AS s
-    CROSS JOIN pattern AS p
-    JOIN entry_version AS v ON v.entry_id = s.entry_id
-    LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-    WHERE (
-            s.name > sqlc.arg('cursor_name')::text
-            OR (
-                s.name = sqlc.arg('cursor_name')::text
-                AND (
-                    COALESCE(v.version_sort_key, '\x00'::bytea)
-                        < sqlc.arg('cursor_sort_key')::bytea
-                    OR (
-                        COALESCE(v.version_sort_key, '\x00'::bytea)
-                            = sqlc.arg('cursor_sort_key')::bytea
-                        AND (
-                            v.published_at < sqlc.arg('cursor_published_at')::timestamptz
-                            OR (
-                                v.published_at = sqlc.arg('cursor_published_at')::timestamptz
-                                AND v.version < sqlc.arg('cursor_version')::text
+sources AS (
+    SELECT rs.source_id, rs.position
+    FROM registry AS r
+    JOIN registry_source AS rs ON rs.registry_id = r.id
+    WHERE r.name = sqlc.arg('registry_name')
+),
+served (n, entry_id, name) AS (
+    SELECT 0, NULL::uuid, sqlc.arg('cursor_name')::text
+    UNION ALL
+    SELECT prev.n + 1, nxt.id, nxt.name
+    FROM served AS prev
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.name
+        FROM sources AS rs
+        JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
+        CROSS JOIN pattern AS p
+        WHERE e.name >= prev.name
+            AND (prev.n = 0 OR e.name > prev.name)
+            AND NOT EXISTS (
+                SELECT 1
+                FROM sources AS rs2
+                JOIN registry_entry AS e2
+                    ON e2.source_id = rs2.source_id AND e2.entry_type = 'MCP' AND e2.name = e.name
+                WHERE rs2.position < rs.position
+            )
+            AND EXISTS (
+                SELECT 1
+                FROM entry_version AS v1
+                LEFT JOIN latest_entry_version AS l1
+                    ON l1.entry_id = v1.entry_id AND l1.version = v1.version
+                WHERE v1.entry_id = e.id
+                    AND (
+                        e.name > sqlc.arg('cursor_name')::text
+                        OR (
+                            e.name = sqlc.arg('cursor_name')::text
+                            AND (
+                                COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                    < sqlc.arg('cursor_sort_key')::bytea
+                                OR (
+                                    COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                        = sqlc.arg('cursor_sort_key')::bytea
+                                    AND (
+                                        v1.published_at < sqlc.arg('cursor_published_at')::timestamptz
+                                        OR (
+                                            v1.published_at
+                                                = sqlc.arg('cursor_published_at')::timestamptz
+                                            AND v1.version < sqlc.arg('cursor_version')::text
+                                        )
+                                    )
+                                )
                             )
                         )
                     )
-                )
+                    AND (
+                        NOT sqlc.arg('by_search')::boolean
+                        OR e.name ILIKE p.like_text
+                        OR v1.title ILIKE p.like_text
+                        OR v1.description ILIKE p.like_text
+                    )
+                    AND (
+                        NOT sqlc.arg('by_time')::boolean
+                        OR v1.updated_at > sqlc.narg('updated_since')::timestamptz
+                    )
+                    AND (NOT sqlc.arg('by_version')::boolean OR v1.version = sqlc.narg('version')::text)
+                    AND (NOT sqlc.arg('latest_only')::boolean OR l1.version IS NOT NULL)
+                    AND (sqlc.arg('include_deleted')::boolean OR v1.status <> 'DELETED')
             )
-        )
-        AND (
-            p.like_text IS NULL
-            OR s.name ILIKE p.like_text
-            OR v.title ILIKE p.like_text
-            OR v.description ILIKE p.like_text
-        )
-        AND (
-            sqlc.narg('updated_since')::timestamptz IS NULL
-            OR v.updated_at > sqlc.narg('updated_since')::timestamptz
-        )
-        AND (sqlc.narg('version')::text IS NULL OR v.version = sqlc.narg('version')::text)
-        AND (NOT sqlc.arg('latest_only')::boolean OR l.version IS NOT NULL)
-        AND (sqlc.arg('include_deleted')::boolean OR v.status <> 'DELETED')
-    ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
-    LIMIT sqlc.arg('page_size')
+        ORDER BY e.name
+        LIMIT 1
+    ) AS nxt
+    WHERE prev.n < sqlc.arg('page_size')
 )
 SELECT
-    pg.name,
-    pg.version,
-    pg.version_id,
-    pg.source_name,
-    pg.sort_key,
-    pg.title,
-    pg.description,
-    pg.status,
-    pg.status_message,
-    pg.status_changed_at,
-    pg.published_at,
-    pg.updated_at,
-    pg.is_latest,
+    s.name,
+    v.version,
+    v.id AS version_id,
+    COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
+    v.title,
+    v.description,
+    v.status,
+    v.status_message,
+    v.status_changed_at,
+    v.published_at,
+    v.updated_at,
+    (l.version IS NOT NULL)::boolean AS is_latest,
     m.website,
     m.schema_url,
     m.repository_url,
@@ -123,9 +126,49 @@ SELECT
     m.repository_id,
     m.repository_subfolder,
     m.server_meta
-FROM page AS pg
-LEFT JOIN mcp_server AS m ON m.version_id = pg.version_id
-ORDER BY pg.name, pg.sort_key DESC, pg.published_at DESC, pg.version DESC;
+FROM served AS s
+CROSS JOIN pattern AS p
+JOIN entry_version AS v ON v.entry_id = s.entry_id
+LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
+LEFT JOIN mcp_server AS m ON m.version_id = v.id
+WHERE s.n > 0
+    AND (
+        s.name > sqlc.arg('cursor_name')::text
+        OR (
+            s.name = sqlc.arg('cursor_name')::text
+            AND (
+                COALESCE(v.version_sort_key, '\x00'::bytea)
+                    < sqlc.arg('cursor_sort_key')::bytea
+                OR (
+                    COALESCE(v.version_sort_key, '\x00'::bytea)
+                        = sqlc.arg('cursor_sort_key')::bytea
+                    AND (
+                        v.published_at < sqlc.arg('cursor_published_at')::timestamptz
+                        OR (
+                            v.published_at
+                                = sqlc.arg('cursor_published_at')::timestamptz
+                            AND v.version < sqlc.arg('cursor_version')::text
+                        )
+                    )
+                )
+            )
+        )
+    )
+    AND (
+        NOT sqlc.arg('by_search')::boolean
+        OR s.name ILIKE p.like_text
+        OR v.title ILIKE p.like_text
+        OR v.description ILIKE p.like_text
+    )
+    AND (
+        NOT sqlc.arg('by_time')::boolean
+        OR v.updated_at > sqlc.narg('updated_since')::timestamptz
+    )
+    AND (NOT sqlc.arg('by_version')::boolean OR v.version = sqlc.narg('version')::text)
+    AND (NOT sqlc.arg('latest_only')::boolean OR l.version IS NOT NULL)
+    AND (sqlc.arg('include_deleted')::boolean OR v.status <> 'DELETED')
+ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
+LIMIT sqlc.arg('page_size');
 
 -- name: ListServerVersions :many
 -- Every version of one server as the registry serves it (from the source with the lowest

@@ -62,99 +62,95 @@ def get_registry_id(conn: psycopg.Connection[Any], *, registry_name: str) -> uui
 
 LIST_SERVERS: Final = r"""
 -- name: ListServers :many
-WITH served AS (
-    SELECT e.id AS entry_id, e.name, src.name AS source_name
+WITH RECURSIVE pattern AS (
+    SELECT '%' || replace(replace(replace(
+        $13::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+),
+sources AS (
+    SELECT rs.source_id, rs.position
     FROM registry AS r
     JOIN registry_source AS rs ON rs.registry_id = r.id
-    JOIN source AS src ON src.id = rs.source_id
-    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
-    WHERE r.name = $1
-        AND e.name >= $2::text
-        AND NOT EXISTS (
-            SELECT 1
-            FROM registry_source AS rs2
-            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
-            WHERE rs2.registry_id = r.id
-                AND rs2.position < rs.position
-                AND e2.entry_type = 'MCP'
-                AND e2.name = e.name
-                AND e2.name >= $2::text
-        )
+    WHERE r.name = $14
 ),
-pattern AS (
-    SELECT '%' || replace(replace(replace(
-        $3::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
-),
-page AS (
-    SELECT
-        s.name,
-        v.version,
-        v.id AS version_id,
-        s.source_name,
-        COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
-        v.title,
-        v.description,
-        v.status,
-        v.status_message,
-        v.status_changed_at,
-        v.published_at,
-        v.updated_at,
-        (l.version IS NOT NULL)::boolean AS is_latest
-    FROM served AS s
-    CROSS JOIN pattern AS p
-    JOIN entry_version AS v ON v.entry_id = s.entry_id
-    LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-    WHERE (
-            s.name > $2::text
-            OR (
-                s.name = $2::text
-                AND (
-                    COALESCE(v.version_sort_key, '\x00'::bytea)
-                        < $4::bytea
-                    OR (
-                        COALESCE(v.version_sort_key, '\x00'::bytea)
-                            = $4::bytea
-                        AND (
-                            v.published_at < $5::timestamptz
-                            OR (
-                                v.published_at = $5::timestamptz
-                                AND v.version < $6::text
+served (n, entry_id, name) AS (
+    SELECT 0, NULL::uuid, $1::text
+    UNION ALL
+    SELECT prev.n + 1, nxt.id, nxt.name
+    FROM served AS prev
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.name
+        FROM sources AS rs
+        JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
+        CROSS JOIN pattern AS p
+        WHERE e.name >= prev.name
+            AND (prev.n = 0 OR e.name > prev.name)
+            AND NOT EXISTS (
+                SELECT 1
+                FROM sources AS rs2
+                JOIN registry_entry AS e2
+                    ON e2.source_id = rs2.source_id AND e2.entry_type = 'MCP' AND e2.name = e.name
+                WHERE rs2.position < rs.position
+            )
+            AND EXISTS (
+                SELECT 1
+                FROM entry_version AS v1
+                LEFT JOIN latest_entry_version AS l1
+                    ON l1.entry_id = v1.entry_id AND l1.version = v1.version
+                WHERE v1.entry_id = e.id
+                    AND (
+                        e.name > $1::text
+                        OR (
+                            e.name = $1::text
+                            AND (
+                                COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                    < $2::bytea
+                                OR (
+                                    COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                        = $2::bytea
+                                    AND (
+                                        v1.published_at < $3::timestamptz
+                                        OR (
+                                            v1.published_at
+                                                = $3::timestamptz
+                                            AND v1.version < $4::text
+                                        )
+                                    )
+                                )
                             )
                         )
                     )
-                )
+                    AND (
+                        NOT $5::boolean
+                        OR e.name ILIKE p.like_text
+                        OR v1.title ILIKE p.like_text
+                        OR v1.description ILIKE p.like_text
+                    )
+                    AND (
+                        NOT $6::boolean
+                        OR v1.updated_at > $7::timestamptz
+                    )
+                    AND (NOT $8::boolean OR v1.version = $9::text)
+                    AND (NOT $10::boolean OR l1.version IS NOT NULL)
+                    AND ($11::boolean OR v1.status <> 'DELETED')
             )
-        )
-        AND (
-            p.like_text IS NULL
-            OR s.name ILIKE p.like_text
-            OR v.title ILIKE p.like_text
-            OR v.description ILIKE p.like_text
-        )
-        AND (
-            $7::timestamptz IS NULL
-            OR v.updated_at > $7::timestamptz
-        )
-        AND ($8::text IS NULL OR v.version = $8::text)
-        AND (NOT $9::boolean OR l.version IS NOT NULL)
-        AND ($10::boolean OR v.status <> 'DELETED')
-    ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
-    LIMIT $11
+        ORDER BY e.name
+        LIMIT 1
+    ) AS nxt
+    WHERE prev.n < $12
 )
 SELECT
-    pg.name,
-    pg.version,
-    pg.version_id,
-    pg.source_name,
-    pg.sort_key,
-    pg.title,
-    pg.description,
-    pg.status,
-    pg.status_message,
-    pg.status_changed_at,
-    pg.published_at,
-    pg.updated_at,
-    pg.is_latest,
+    s.name,
+    v.version,
+    v.id AS version_id,
+    COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
+    v.title,
+    v.description,
+    v.status,
+    v.status_message,
+    v.status_changed_at,
+    v.published_at,
+    v.updated_at,
+    (l.version IS NOT NULL)::boolean AS is_latest,
     m.website,
     m.schema_url,
     m.repository_url,
@@ -162,9 +158,49 @@ SELECT
     m.repository_id,
     m.repository_subfolder,
     m.server_meta
-FROM page AS pg
-LEFT JOIN mcp_server AS m ON m.version_id = pg.version_id
-ORDER BY pg.name, pg.sort_key DESC, pg.published_at DESC, pg.version DESC
+FROM served AS s
+CROSS JOIN pattern AS p
+JOIN entry_version AS v ON v.entry_id = s.entry_id
+LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
+LEFT JOIN mcp_server AS m ON m.version_id = v.id
+WHERE s.n > 0
+    AND (
+        s.name > $1::text
+        OR (
+            s.name = $1::text
+            AND (
+                COALESCE(v.version_sort_key, '\x00'::bytea)
+                    < $2::bytea
+                OR (
+                    COALESCE(v.version_sort_key, '\x00'::bytea)
+                        = $2::bytea
+                    AND (
+                        v.published_at < $3::timestamptz
+                        OR (
+                            v.published_at
+                                = $3::timestamptz
+                            AND v.version < $4::text
+                        )
+                    )
+                )
+            )
+        )
+    )
+    AND (
+        NOT $5::boolean
+        OR s.name ILIKE p.like_text
+        OR v.title ILIKE p.like_text
+        OR v.description ILIKE p.like_text
+    )
+    AND (
+        NOT $6::boolean
+        OR v.updated_at > $7::timestamptz
+    )
+    AND (NOT $8::boolean OR v.version = $9::text)
+    AND (NOT $10::boolean OR l.version IS NOT NULL)
+    AND ($11::boolean OR v.status <> 'DELETED')
+ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
+LIMIT $12
 """
 
 
@@ -175,7 +211,6 @@ class ListServersRow:
     name: str
     version: str
     version_id: uuid.UUID
-    source_name: str
     sort_key: bytes | None
     title: str | None
     description: str | None
@@ -197,39 +232,52 @@ class ListServersRow:
 def list_servers(
     conn: psycopg.Connection[Any],
     *,
-    registry_name: str,
     cursor_name: str,
-    search: str | None,
     cursor_sort_key: bytes,
     cursor_published_at: datetime.datetime,
     cursor_version: str,
+    by_search: bool,
+    by_time: bool,
     updated_since: datetime.datetime | None,
+    by_version: bool,
     version: str | None,
     latest_only: bool,
     include_deleted: bool,
     page_size: int,
+    search: str | None,
+    registry_name: str,
 ) -> list[ListServersRow]:
     """One page of server versions of a registry after the cursor, in listing order.
-    Filters (NULL: no filter): search (case-insensitive substring of the name, title or
-    description, matched literally: its %, _ and \\ are escaped), updated_since (versions updated
-    strictly after it), version (exact version text); latest_only keeps each server's latest
-    version; include_deleted keeps versions whose status is DELETED.
+    Filters, each on when its by_* flag is true: search (case-insensitive substring of the name,
+    title or description, matched literally: its %, _ and \\ are escaped), updated_since
+    (versions updated strictly after it), version (exact version text); latest_only keeps each
+    server's latest version; include_deleted keeps versions whose status is DELETED. The flags are
+    booleans rather than "parameter IS NULL" tests because PostgreSQL estimates those as nearly
+    never true when it plans for any parameter (a generic plan), and then scans and sorts
+    everything instead of walking the name index. The served names of the page
+    are found first, one index probe each (the recursive `served`: the next name after the last,
+    with at least one version that passes the filters, at most page_size of them), then their
+    versions: so whatever plan PostgreSQL caches for the prepared statement, a page reads about
+    a page of rows.
     """
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(
             LIST_SERVERS,
             (
-                registry_name,
                 cursor_name,
-                search,
                 cursor_sort_key,
                 cursor_published_at,
                 cursor_version,
+                by_search,
+                by_time,
                 updated_since,
+                by_version,
                 version,
                 latest_only,
                 include_deleted,
                 page_size,
+                search,
+                registry_name,
             ),
         )
         return [ListServersRow(*row) for row in cur.fetchall()]

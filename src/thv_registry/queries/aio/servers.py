@@ -56,39 +56,52 @@ async def get_registry_id(
 async def list_servers(
     conn: psycopg.AsyncConnection[Any],
     *,
-    registry_name: str,
     cursor_name: str,
-    search: str | None,
     cursor_sort_key: bytes,
     cursor_published_at: datetime.datetime,
     cursor_version: str,
+    by_search: bool,
+    by_time: bool,
     updated_since: datetime.datetime | None,
+    by_version: bool,
     version: str | None,
     latest_only: bool,
     include_deleted: bool,
     page_size: int,
+    search: str | None,
+    registry_name: str,
 ) -> list[ListServersRow]:
     """One page of server versions of a registry after the cursor, in listing order.
-    Filters (NULL: no filter): search (case-insensitive substring of the name, title or
-    description, matched literally: its %, _ and \\ are escaped), updated_since (versions updated
-    strictly after it), version (exact version text); latest_only keeps each server's latest
-    version; include_deleted keeps versions whose status is DELETED.
+    Filters, each on when its by_* flag is true: search (case-insensitive substring of the name,
+    title or description, matched literally: its %, _ and \\ are escaped), updated_since
+    (versions updated strictly after it), version (exact version text); latest_only keeps each
+    server's latest version; include_deleted keeps versions whose status is DELETED. The flags are
+    booleans rather than "parameter IS NULL" tests because PostgreSQL estimates those as nearly
+    never true when it plans for any parameter (a generic plan), and then scans and sorts
+    everything instead of walking the name index. The served names of the page
+    are found first, one index probe each (the recursive `served`: the next name after the last,
+    with at least one version that passes the filters, at most page_size of them), then their
+    versions: so whatever plan PostgreSQL caches for the prepared statement, a page reads about
+    a page of rows.
     """
     async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
         await cur.execute(
             LIST_SERVERS,
             (
-                registry_name,
                 cursor_name,
-                search,
                 cursor_sort_key,
                 cursor_published_at,
                 cursor_version,
+                by_search,
+                by_time,
                 updated_since,
+                by_version,
                 version,
                 latest_only,
                 include_deleted,
                 page_size,
+                search,
+                registry_name,
             ),
         )
         return [ListServersRow(*row) for row in await cur.fetchall()]
