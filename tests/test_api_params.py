@@ -122,6 +122,7 @@ def test_bad_path_segment_is_400(api: Served, path: str, words: tuple[str, ...])
 
 def test_url_over_8_kib_is_414(api: Served) -> None:
     assert_error(get(api[0], f"{API}/servers?search=a&x={'y' * 8200}"), 414, "too long")
+    assert_error(get(api[0], f"{API}/servers/{'n' * 8200}/versions"), 414, "too long")
     assert get(api[0], f"{API}/servers?x={'y' * 7000}").status_code == 200
 
 
