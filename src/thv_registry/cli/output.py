@@ -153,13 +153,13 @@ class Output:
         if event.phase == "started":
             if self.debug and not self.json_mode:
                 verb = "Applying" if event.step.direction is Direction.UP else "Reverting"
-                click.echo(f"{verb} {_label(event.step)} ...")
+                click.echo(f"{verb} {render.step_label(event.step)} ...")
             return
         if self.json_mode:
             self._json(event="step", **_step_json(event.step), duration_s=event.duration_s)
             return
         verb = "Applied" if event.step.direction is Direction.UP else "Reverted"
-        click.echo(f"{verb} {_label(event.step)} ({event.duration_s or 0.0:.3f} s)")
+        click.echo(f"{verb} {render.step_label(event.step)} ({event.duration_s or 0.0:.3f} s)")
 
     def backup(self, backup: Backup) -> None:
         """Where the pre-revert backup is and how to restore it (stdout: it is a result)."""
@@ -311,9 +311,6 @@ def _echo_json_record(level: str, logger: str, message: str, **extra: Any) -> No
     import json
 
     click.echo(json.dumps(_record(level, logger, message, **extra)), err=True)
-
-
-_label = render.step_label
 
 
 def _step_json(step: Step) -> dict[str, Any]:

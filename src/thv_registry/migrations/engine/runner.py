@@ -7,7 +7,8 @@ INDEX CONCURRENTLY, VACUUM, ...) or with its own BEGIN/COMMIT follows golang-mig
 protocol instead: mark dirty, run, mark clean. Every planned file is read and parsed before the
 first step runs, so a broken file later in the plan stops the run before anything changed.
 
-The two step protocols, lock_timeout retries and connection-loss reporting are in :mod:`.steps`.
+The two step protocols are :mod:`.transactional` and :mod:`.dirty_protocol`; what both share,
+including how a failure is reported, is in :mod:`.steps`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from thv_registry.migrations.engine.dirty_protocol import DirtyProtocolStep
 from thv_registry.migrations.engine.model import (
     HistoryDirection,
     Plan,
@@ -25,7 +27,8 @@ from thv_registry.migrations.engine.model import (
     StepEvent,
     VersionState,
 )
-from thv_registry.migrations.engine.steps import PreparedStep, StepSession, prepare, run_step
+from thv_registry.migrations.engine.steps import PreparedStep, StepSession, prepare
+from thv_registry.migrations.engine.transactional import TransactionalStep
 
 if TYPE_CHECKING:
     from thv_registry.migrations.engine.state import StateStore
@@ -104,3 +107,10 @@ def _record_accepted(store: StateStore, plan: Plan) -> None:
                     plan.current.version,
                 )
             )
+
+
+def run_step(item: PreparedStep, before: int | None, session: StepSession) -> None:
+    """Run one prepared step with the protocol its SQL allows; raise a ``ThvError`` on failure."""
+    protocol = TransactionalStep if item.sql.runs_in_transaction else DirtyProtocolStep
+    protocol(item, before, session).run()
+    session.tables_ready = True
