@@ -9,39 +9,92 @@
 -- Run `task gen` after editing this file.
 
 -- name: ListSkills :many
--- One page of skill versions of a registry after the cursor, in listing order. Filters (NULL:
--- no filter): search (case-insensitive literal substring of the name, title or description),
--- statuses (the versions whose status is one of these; NULL: every status but DELETED),
--- version (exact text); latest_only keeps each skill's latest version; name (one skill).
-WITH served AS (
-    SELECT e.id AS entry_id, e.name, src.name AS source_name
-    FROM registry AS r
-    JOIN registry_source AS rs ON rs.registry_id = r.id
-    JOIN source AS src ON src.id = rs.source_id
-    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
-    WHERE r.name = sqlc.arg('registry_name')
-        AND (sqlc.narg('name')::text IS NULL OR e.name = sqlc.narg('name')::text)
-        AND e.name >= sqlc.arg('cursor_name')::text
-        AND NOT EXISTS (
-            SELECT 1
-            FROM registry_source AS rs2
-            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
-            WHERE rs2.registry_id = r.id
-                AND rs2.position < rs.position
-                AND e2.entry_type = 'SKILL'
-                AND e2.name = e.name
-                AND e2.name >= sqlc.arg('cursor_name')::text
-        )
-),
-pattern AS (
+-- One page of skill versions of a registry after the cursor, in listing order. Filters, each
+-- on when its by_* flag is true (booleans, not "parameter IS NULL" tests, for the reason
+-- servers.sql's ListServers gives): name (one skill, "namespace/name"), search
+-- (case-insensitive literal substring of the name, title or description), statuses (versions
+-- whose status is one of these; off: every status but DELETED), version (exact text);
+-- latest_only keeps each skill's latest version. Names are found one index probe each, as in
+-- ListServers.
+WITH RECURSIVE pattern AS (
     SELECT '%' || replace(replace(replace(
         sqlc.narg('search')::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+),
+sources AS (
+    SELECT rs.source_id, rs.position
+    FROM registry AS r
+    JOIN registry_source AS rs ON rs.registry_id = r.id
+    WHERE r.name = sqlc.arg('registry_name')
+),
+served (n, entry_id, name) AS (
+    SELECT 0, NULL::uuid, sqlc.arg('cursor_name')::text
+    UNION ALL
+    SELECT prev.n + 1, nxt.id, nxt.name
+    FROM served AS prev
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.name
+        FROM sources AS rs
+        JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
+        CROSS JOIN pattern AS p
+        WHERE e.name >= prev.name
+            AND (prev.n = 0 OR e.name > prev.name)
+            AND (NOT sqlc.arg('by_name')::boolean OR e.name = sqlc.narg('name')::text)
+            AND NOT EXISTS (
+                SELECT 1
+                FROM sources AS rs2
+                JOIN registry_entry AS e2
+                    ON e2.source_id = rs2.source_id AND e2.entry_type = 'SKILL' AND e2.name = e.name
+                WHERE rs2.position < rs.position
+            )
+            AND EXISTS (
+                SELECT 1
+                FROM entry_version AS v1
+                JOIN skill AS k1 ON k1.version_id = v1.id
+                LEFT JOIN latest_entry_version AS l1
+                    ON l1.entry_id = v1.entry_id AND l1.version = v1.version
+                WHERE v1.entry_id = e.id
+                    AND (
+                        e.name > sqlc.arg('cursor_name')::text
+                        OR (
+                            e.name = sqlc.arg('cursor_name')::text
+                            AND (
+                                COALESCE(v1.version_sort_key, '\x00'::bytea) < sqlc.arg('cursor_sort_key')::bytea
+                                OR (
+                                    COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                        = sqlc.arg('cursor_sort_key')::bytea
+                                    AND (
+                                        v1.published_at < sqlc.arg('cursor_published_at')::timestamptz
+                                        OR (
+                                            v1.published_at = sqlc.arg('cursor_published_at')::timestamptz
+                                            AND v1.version < sqlc.arg('cursor_version')::text
+                                        )
+                                    )
+                                )
+                            )
+                        )
+                    )
+                    AND (
+                        NOT sqlc.arg('by_search')::boolean
+                        OR e.name ILIKE p.like_text
+                        OR v1.title ILIKE p.like_text
+                        OR v1.description ILIKE p.like_text
+                    )
+                    AND (
+                        (NOT sqlc.arg('by_status')::boolean AND v1.status <> 'DELETED')
+                        OR (sqlc.arg('by_status')::boolean AND v1.status = ANY(sqlc.arg('statuses')::version_status[]))
+                    )
+                    AND (NOT sqlc.arg('by_version')::boolean OR v1.version = sqlc.narg('version')::text)
+                    AND (NOT sqlc.arg('latest_only')::boolean OR l1.version IS NOT NULL)
+            )
+        ORDER BY e.name
+        LIMIT 1
+    ) AS nxt
+    WHERE prev.n < sqlc.arg('page_size')
 )
 SELECT
     s.name,
     v.version,
     v.id AS version_id,
-    s.source_name,
     COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
     v.title,
     v.description,
@@ -62,7 +115,9 @@ CROSS JOIN pattern AS p
 JOIN entry_version AS v ON v.entry_id = s.entry_id
 JOIN skill AS k ON k.version_id = v.id
 LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-WHERE (
+WHERE s.n > 0
+    AND v.entry_id = s.entry_id
+    AND (
         s.name > sqlc.arg('cursor_name')::text
         OR (
             s.name = sqlc.arg('cursor_name')::text
@@ -83,16 +138,16 @@ WHERE (
         )
     )
     AND (
-        p.like_text IS NULL
+        NOT sqlc.arg('by_search')::boolean
         OR s.name ILIKE p.like_text
         OR v.title ILIKE p.like_text
         OR v.description ILIKE p.like_text
     )
     AND (
-        (sqlc.narg('statuses')::version_status[] IS NULL AND v.status <> 'DELETED')
-        OR v.status = ANY(sqlc.narg('statuses')::version_status[])
+        (NOT sqlc.arg('by_status')::boolean AND v.status <> 'DELETED')
+        OR (sqlc.arg('by_status')::boolean AND v.status = ANY(sqlc.arg('statuses')::version_status[]))
     )
-    AND (sqlc.narg('version')::text IS NULL OR v.version = sqlc.narg('version')::text)
+    AND (NOT sqlc.arg('by_version')::boolean OR v.version = sqlc.narg('version')::text)
     AND (NOT sqlc.arg('latest_only')::boolean OR l.version IS NOT NULL)
 ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
 LIMIT sqlc.arg('page_size');

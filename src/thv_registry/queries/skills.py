@@ -35,35 +35,85 @@ __all__ = [
 
 LIST_SKILLS: Final = r"""
 -- name: ListSkills :many
-WITH served AS (
-    SELECT e.id AS entry_id, e.name, src.name AS source_name
+WITH RECURSIVE pattern AS (
+    SELECT '%' || replace(replace(replace(
+        $12::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+),
+sources AS (
+    SELECT rs.source_id, rs.position
     FROM registry AS r
     JOIN registry_source AS rs ON rs.registry_id = r.id
-    JOIN source AS src ON src.id = rs.source_id
-    JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
-    WHERE r.name = $9
-        AND ($10::text IS NULL OR e.name = $10::text)
-        AND e.name >= $1::text
-        AND NOT EXISTS (
-            SELECT 1
-            FROM registry_source AS rs2
-            JOIN registry_entry AS e2 ON e2.source_id = rs2.source_id
-            WHERE rs2.registry_id = r.id
-                AND rs2.position < rs.position
-                AND e2.entry_type = 'SKILL'
-                AND e2.name = e.name
-                AND e2.name >= $1::text
-        )
+    WHERE r.name = $13
 ),
-pattern AS (
-    SELECT '%' || replace(replace(replace(
-        $11::text, '\', '\\'), '%', '\%'), '_', '\_') || '%' AS like_text
+served (n, entry_id, name) AS (
+    SELECT 0, NULL::uuid, $1::text
+    UNION ALL
+    SELECT prev.n + 1, nxt.id, nxt.name
+    FROM served AS prev
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.name
+        FROM sources AS rs
+        JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'SKILL'
+        CROSS JOIN pattern AS p
+        WHERE e.name >= prev.name
+            AND (prev.n = 0 OR e.name > prev.name)
+            AND (NOT $14::boolean OR e.name = $15::text)
+            AND NOT EXISTS (
+                SELECT 1
+                FROM sources AS rs2
+                JOIN registry_entry AS e2
+                    ON e2.source_id = rs2.source_id AND e2.entry_type = 'SKILL' AND e2.name = e.name
+                WHERE rs2.position < rs.position
+            )
+            AND EXISTS (
+                SELECT 1
+                FROM entry_version AS v1
+                JOIN skill AS k1 ON k1.version_id = v1.id
+                LEFT JOIN latest_entry_version AS l1
+                    ON l1.entry_id = v1.entry_id AND l1.version = v1.version
+                WHERE v1.entry_id = e.id
+                    AND (
+                        e.name > $1::text
+                        OR (
+                            e.name = $1::text
+                            AND (
+                                COALESCE(v1.version_sort_key, '\x00'::bytea) < $2::bytea
+                                OR (
+                                    COALESCE(v1.version_sort_key, '\x00'::bytea)
+                                        = $2::bytea
+                                    AND (
+                                        v1.published_at < $3::timestamptz
+                                        OR (
+                                            v1.published_at = $3::timestamptz
+                                            AND v1.version < $4::text
+                                        )
+                                    )
+                                )
+                            )
+                        )
+                    )
+                    AND (
+                        NOT $5::boolean
+                        OR e.name ILIKE p.like_text
+                        OR v1.title ILIKE p.like_text
+                        OR v1.description ILIKE p.like_text
+                    )
+                    AND (
+                        (NOT $6::boolean AND v1.status <> 'DELETED')
+                        OR ($6::boolean AND v1.status = ANY($7::version_status[]))
+                    )
+                    AND (NOT $8::boolean OR v1.version = $9::text)
+                    AND (NOT $10::boolean OR l1.version IS NOT NULL)
+            )
+        ORDER BY e.name
+        LIMIT 1
+    ) AS nxt
+    WHERE prev.n < $11
 )
 SELECT
     s.name,
     v.version,
     v.id AS version_id,
-    s.source_name,
     COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
     v.title,
     v.description,
@@ -84,7 +134,9 @@ CROSS JOIN pattern AS p
 JOIN entry_version AS v ON v.entry_id = s.entry_id
 JOIN skill AS k ON k.version_id = v.id
 LEFT JOIN latest_entry_version AS l ON l.entry_id = v.entry_id AND l.version = v.version
-WHERE (
+WHERE s.n > 0
+    AND v.entry_id = s.entry_id
+    AND (
         s.name > $1::text
         OR (
             s.name = $1::text
@@ -105,19 +157,19 @@ WHERE (
         )
     )
     AND (
-        p.like_text IS NULL
+        NOT $5::boolean
         OR s.name ILIKE p.like_text
         OR v.title ILIKE p.like_text
         OR v.description ILIKE p.like_text
     )
     AND (
-        ($5::version_status[] IS NULL AND v.status <> 'DELETED')
-        OR v.status = ANY($5::version_status[])
+        (NOT $6::boolean AND v.status <> 'DELETED')
+        OR ($6::boolean AND v.status = ANY($7::version_status[]))
     )
-    AND ($6::text IS NULL OR v.version = $6::text)
-    AND (NOT $7::boolean OR l.version IS NOT NULL)
+    AND (NOT $8::boolean OR v.version = $9::text)
+    AND (NOT $10::boolean OR l.version IS NOT NULL)
 ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
-LIMIT $8
+LIMIT $11
 """
 
 
@@ -128,7 +180,6 @@ class ListSkillsRow:
     name: str
     version: str
     version_id: uuid.UUID
-    source_name: str
     sort_key: bytes | None
     title: str | None
     description: str | None
@@ -153,18 +204,25 @@ def list_skills(
     cursor_sort_key: bytes,
     cursor_published_at: datetime.datetime,
     cursor_version: str,
-    statuses: list[VersionStatus] | None,
+    by_search: bool,
+    by_status: bool,
+    statuses: list[VersionStatus],
+    by_version: bool,
     version: str | None,
     latest_only: bool,
     page_size: int,
-    registry_name: str,
-    name: str | None,
     search: str | None,
+    registry_name: str,
+    by_name: bool,
+    name: str | None,
 ) -> list[ListSkillsRow]:
-    """One page of skill versions of a registry after the cursor, in listing order. Filters (NULL:
-    no filter): search (case-insensitive literal substring of the name, title or description),
-    statuses (the versions whose status is one of these; NULL: every status but DELETED),
-    version (exact text); latest_only keeps each skill's latest version; name (one skill).
+    """One page of skill versions of a registry after the cursor, in listing order. Filters, each
+    on when its by_* flag is true (booleans, not "parameter IS NULL" tests, for the reason
+    servers.sql's ListServers gives): name (one skill, "namespace/name"), search
+    (case-insensitive literal substring of the name, title or description), statuses (versions
+    whose status is one of these; off: every status but DELETED), version (exact text);
+    latest_only keeps each skill's latest version. Names are found one index probe each, as in
+    ListServers.
     """
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(
@@ -174,13 +232,17 @@ def list_skills(
                 cursor_sort_key,
                 cursor_published_at,
                 cursor_version,
+                by_search,
+                by_status,
                 statuses,
+                by_version,
                 version,
                 latest_only,
                 page_size,
-                registry_name,
-                name,
                 search,
+                registry_name,
+                by_name,
+                name,
             ),
         )
         return [ListSkillsRow(*row) for row in cur.fetchall()]

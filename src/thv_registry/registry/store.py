@@ -28,6 +28,7 @@ from psycopg import IsolationLevel, sql
 
 from thv_registry.queries.aio import servers as q
 from thv_registry.queries.aio import skills as sq
+from thv_registry.queries.models import VersionStatus
 
 from . import cursor
 from .convert import Children, VersionRow, group, server_response, skill
@@ -50,6 +51,11 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 #: Where a listing starts: before every name (names are never empty).
 _START = ServerPosition("", b"", _EPOCH, "")
 _ALL_STATUSES: tuple[Status, ...] = ("active", "deprecated", "deleted")
+_DB_STATUS: dict[Status, VersionStatus] = {
+    "active": "ACTIVE",
+    "deprecated": "DEPRECATED",
+    "deleted": "DELETED",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,13 +266,17 @@ class Store:
             rows = await sq.list_skills(
                 conn,
                 registry_name=registry,
+                by_name=name is not None,
                 name=name,
                 cursor_name=after.name if after else "",
                 cursor_sort_key=after.sort_key if after else b"",
                 cursor_published_at=after.published_at if after else _EPOCH,
                 cursor_version=after.version if after else "",
+                by_search=search is not None,
                 search=search,
-                statuses=[s.upper() for s in statuses] if statuses else None,  # type: ignore[misc]
+                by_status=statuses is not None,
+                statuses=[_DB_STATUS[s] for s in statuses or ()],
+                by_version=version is not None and not latest_only,
                 version=None if latest_only else version,
                 latest_only=latest_only,
                 page_size=(limit + 1) if limit else 2**31 - 1,

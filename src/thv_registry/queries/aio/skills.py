@@ -34,18 +34,25 @@ async def list_skills(
     cursor_sort_key: bytes,
     cursor_published_at: datetime.datetime,
     cursor_version: str,
-    statuses: list[VersionStatus] | None,
+    by_search: bool,
+    by_status: bool,
+    statuses: list[VersionStatus],
+    by_version: bool,
     version: str | None,
     latest_only: bool,
     page_size: int,
-    registry_name: str,
-    name: str | None,
     search: str | None,
+    registry_name: str,
+    by_name: bool,
+    name: str | None,
 ) -> list[ListSkillsRow]:
-    """One page of skill versions of a registry after the cursor, in listing order. Filters (NULL:
-    no filter): search (case-insensitive literal substring of the name, title or description),
-    statuses (the versions whose status is one of these; NULL: every status but DELETED),
-    version (exact text); latest_only keeps each skill's latest version; name (one skill).
+    """One page of skill versions of a registry after the cursor, in listing order. Filters, each
+    on when its by_* flag is true (booleans, not "parameter IS NULL" tests, for the reason
+    servers.sql's ListServers gives): name (one skill, "namespace/name"), search
+    (case-insensitive literal substring of the name, title or description), statuses (versions
+    whose status is one of these; off: every status but DELETED), version (exact text);
+    latest_only keeps each skill's latest version. Names are found one index probe each, as in
+    ListServers.
     """
     async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
         await cur.execute(
@@ -55,13 +62,17 @@ async def list_skills(
                 cursor_sort_key,
                 cursor_published_at,
                 cursor_version,
+                by_search,
+                by_status,
                 statuses,
+                by_version,
                 version,
                 latest_only,
                 page_size,
-                registry_name,
-                name,
                 search,
+                registry_name,
+                by_name,
+                name,
             ),
         )
         return [ListSkillsRow(*row) for row in await cur.fetchall()]
