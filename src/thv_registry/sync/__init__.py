@@ -23,7 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 from thv_registry.sync import status, writer
 from thv_registry.sync.coordinator import run_loop
 from thv_registry.sync.errors import SyncError, UnknownSource
-from thv_registry.sync.file_source import fetch
+from thv_registry.sync.file_source import Fetched, fetch
+from thv_registry.sync.gcpause import gc_paused
 from thv_registry.sync.reconcile import SYNCED_KINDS, ReconcileConflict, reconcile
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import DEFAULT_MAX_META_SIZE, filter_hash, parse
@@ -136,6 +137,17 @@ class SyncService:
             return SyncOutcome(
                 spec.name, UNCHANGED, time.monotonic() - started, message, before.counts
             )
+        with gc_paused():
+            return await self._write(spec, source_id, fetched, wanted_filter, started)
+
+    async def _write(
+        self,
+        spec: SourceSpec,
+        source_id: uuid.UUID,
+        fetched: Fetched,
+        wanted_filter: str | None,
+        started: float,
+    ) -> SyncOutcome:
         data = await asyncio.to_thread(
             parse, spec.name, fetched.origin, fetched.data, spec.filter,
             max_meta_size=self._max_meta,

@@ -1,116 +1,151 @@
-"""Rows for the writer's COPY: one validated entry (server or skill version) as column tuples.
+"""Rows for the writer's one COPY: every changed version, decoded once, as rows of one
+staging table ``stage`` whose ``kind`` says which target table a row is for.
 
-Each ``*_rows`` function returns the tuples of one staging table (column order as in
-:mod:`thv_registry.sync.writer`'s ``STAGES``), keyed by ``(entry_id, version)``. JSON columns
-hold the wire JSON of the registry models (camelCase), which the store decodes again.
+A row is ``(kind, entry_id, version, position, sort_key, arr, t1 .. t12)``: the text columns
+``t1..t12`` carry each kind's fields in the order :mod:`thv_registry.sync.writer` reads them
+(cast there to jsonb or an enum), ``arr`` a text array (icon sizes, allowed tools). Rows are
+made while COPY sends them, one entry decoded at a time, so a first sync of a large file never
+holds its rows or its models all at once. JSON columns hold the wire JSON of the registry models
+(camelCase), which the store decodes again.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
-from thv_registry.registry.models import ServerDetail, Skill
+from thv_registry.registry.semver import version_sort_key
 from thv_registry.sync.upstream import ServerEntry, SkillEntry
 
-__all__ = ["Staged", "stage_server", "stage_skill"]
+__all__ = ["Changed", "COLUMNS", "TEXTS", "stage_rows"]
 
 Row = tuple[Any, ...]
+TEXTS = 12  #: t1 .. t12
+COLUMNS = (
+    "kind text, entry_id uuid, version text, position integer, sort_key bytea, arr text[], "
+    + ", ".join(f"t{i} text" for i in range(1, TEXTS + 1))
+)
+_encode = msgspec.json.Encoder().encode
 
 
-class Staged:
-    """The rows of every staging table, filled entry by entry."""
+class Changed:
+    """The versions to (re)write: servers and skills, each with its entry id."""
 
     def __init__(self) -> None:
-        self.version: list[Row] = []
-        self.mcp_server: list[Row] = []
-        self.package: list[Row] = []
-        self.remote: list[Row] = []
-        self.icon: list[Row] = []
-        self.skill: list[Row] = []
-        self.skill_oci: list[Row] = []
-        self.skill_git: list[Row] = []
+        self.servers: list[tuple[uuid.UUID, ServerEntry]] = []
+        self.skills: list[tuple[uuid.UUID, SkillEntry]] = []
+
+    def __len__(self) -> int:
+        return len(self.servers) + len(self.skills)
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode()
+    return None if value is None else _encode(value).decode()
 
 
 def _tag(struct: Any) -> str:
     return str(type(struct).__struct_config__.tag)
 
 
-def stage_server(staged: Staged, entry_id: uuid.UUID, entry: ServerEntry, sort_key: bytes) -> None:
-    d: ServerDetail = entry.detail
-    key = (entry_id, d.version)
-    staged.version.append((*key, d.title, d.description, "ACTIVE", sort_key, entry.content_sha256))
-    repo = d.repository
-    staged.mcp_server.append(
-        (
-            *key,
-            d.website_url,
-            d.schema,
-            repo.url if repo else None,
-            repo.source if repo else None,
-            repo.id if repo else None,
-            repo.subfolder if repo else None,
-            _json(d.meta),
+def _row(
+    kind: str,
+    eid: uuid.UUID,
+    version: str,
+    texts: tuple[Any, ...],
+    position: int | None = None,
+    sort_key: bytes | None = None,
+    arr: list[str] | None = None,
+) -> Row:
+    return (kind, eid, version, position, sort_key, arr, *texts) + (None,) * (TEXTS - len(texts))
+
+
+def stage_rows(changes: Changed) -> Iterator[Row]:
+    """Every staging row of the changed versions."""
+    for eid, entry in changes.servers:
+        d = entry.decode()
+        v = d.version
+        key = version_sort_key(v)
+        yield _row(
+            "version",
+            eid,
+            v,
+            (d.title, d.description, "ACTIVE", entry.content_sha256),
+            sort_key=key,
         )
-    )
-    for position, p in enumerate(d.packages or ()):
-        t = p.transport
-        url = getattr(t, "url", None)
-        headers = getattr(t, "headers", None)
-        staged.package.append(
+        repo = d.repository
+        yield _row(
+            "mcp_server",
+            eid,
+            v,
             (
-                *key,
+                d.website_url,
+                d.schema,
+                repo.url if repo else None,
+                repo.source if repo else None,
+                repo.id if repo else None,
+                repo.subfolder if repo else None,
+                _json(d.meta),
+            ),
+        )
+        for position, p in enumerate(d.packages or ()):
+            t = p.transport
+            yield _row(
+                "package",
+                eid,
+                v,
+                (
+                    p.registry_type,
+                    p.registry_base_url,
+                    p.identifier,
+                    p.version,
+                    p.file_sha256,
+                    p.runtime_hint,
+                    _json(p.runtime_arguments),
+                    _json(p.package_arguments),
+                    _json(p.environment_variables),
+                    _tag(t),
+                    getattr(t, "url", None),
+                    _json(getattr(t, "headers", None)),
+                ),
                 position,
-                p.registry_type,
-                p.registry_base_url,
-                p.identifier,
-                p.version,
-                p.file_sha256,
-                p.runtime_hint,
-                _json(p.runtime_arguments),
-                _json(p.package_arguments),
-                _json(p.environment_variables),
-                _tag(t),
-                url,
-                _json(headers),
             )
+        for position, r in enumerate(d.remotes or ()):
+            yield _row(
+                "remote", eid, v, (_tag(r), r.url, _json(r.headers), _json(r.variables)), position
+            )
+        for position, i in enumerate(d.icons or ()):
+            theme = i.theme.upper() if i.theme else None
+            yield _row("icon", eid, v, (i.src, i.mime_type, theme), position, arr=i.sizes)
+    for eid, k in changes.skills:
+        s = k.decode()
+        v = s.version
+        key = version_sort_key(v)
+        yield _row(
+            "version", eid, v, (s.title, s.description, k.status, k.content_sha256), sort_key=key
         )
-    for position, r in enumerate(d.remotes or ()):
-        staged.remote.append((*key, position, _tag(r), r.url, _json(r.headers), _json(r.variables)))
-    for position, i in enumerate(d.icons or ()):
-        theme = i.theme.upper() if i.theme else None
-        staged.icon.append((*key, position, i.src, i.mime_type, i.sizes, theme))
-
-
-def stage_skill(staged: Staged, entry_id: uuid.UUID, entry: SkillEntry, sort_key: bytes) -> None:
-    s: Skill = entry.skill
-    key = (entry_id, s.version)
-    status = (s.status or "active").upper()
-    staged.version.append((*key, s.title, s.description, status, sort_key, entry.content_sha256))
-    staged.skill.append(
-        (
-            *key,
-            s.namespace,
-            s.license,
-            s.compatibility,
-            s.allowed_tools,
-            _json(s.repository),
-            _json(s.icons),
-            _json(s.metadata),
-            _json(s.meta),
+        yield _row(
+            "skill",
+            eid,
+            v,
+            (
+                s.namespace,
+                s.license,
+                s.compatibility,
+                _json(s.repository),
+                _json(s.icons),
+                _json(s.metadata),
+                _json(s.meta),
+            ),
+            arr=s.allowed_tools,
         )
-    )
-    oci = git = 0
-    for p in s.packages or ():
-        if p.registry_type == "oci":
-            staged.skill_oci.append((*key, oci, p.identifier, p.digest, p.media_type))
-            oci += 1
-        else:
-            staged.skill_git.append((*key, git, p.url, p.ref, p.commit, p.subfolder))
-            git += 1
+        oci = git = 0
+        for sp in s.packages or ():
+            if sp.registry_type == "oci":
+                yield _row("skill_oci", eid, v, (sp.identifier, sp.digest, sp.media_type), oci)
+                oci += 1
+            else:
+                yield _row("skill_git", eid, v, (sp.url, sp.ref, sp.commit, sp.subfolder), git)
+                git += 1

@@ -60,18 +60,32 @@ class FilterSpec(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ServerEntry:
+    """A validated server version. Only its raw JSON is kept (a slice of the file's buffer):
+    :meth:`decode` builds the model again when the writer needs it, so a large file is never
+    held as objects all at once."""
+
     index: int  #: position in data.servers[]
-    detail: ServerDetail
+    name: str
+    version: str
+    raw: msgspec.Raw
     content_sha256: str
     tags: tuple[str, ...]
+
+    def decode(self) -> ServerDetail:
+        return msgspec.json.decode(self.raw, type=ServerDetail)
 
 
 @dataclass(frozen=True, slots=True)
 class SkillEntry:
     index: int  #: position in data.skills[]
-    skill: Skill
     name: str  #: the entry name, ``namespace/name``
+    version: str
+    status: str  #: ACTIVE, DEPRECATED or DELETED, as the database spells it
+    raw: msgspec.Raw
     content_sha256: str
+
+    def decode(self) -> Skill:
+        return msgspec.json.decode(self.raw, type=Skill)
 
 
 @dataclass(frozen=True)
@@ -115,7 +129,7 @@ def parse(
     dropped = 0
     for index, raw in enumerate(envelope.data.servers):
         server = _server(source, index, raw, max_meta_size)
-        key = (server.detail.name, server.detail.version)
+        key = (server.name, server.version)
         if key in seen:
             raise _bad(
                 source,
@@ -126,14 +140,14 @@ def parse(
                 f"version {key[1]} of this server is also data.servers[{seen[key]}]",
             )
         seen[key] = index
-        if _keep(server.detail.name, server.tags, names, tags):
+        if _keep(server.name, server.tags, names, tags):
             servers.append(server)
         else:
             dropped += 1
     seen.clear()
     for index, raw in enumerate(envelope.data.skills):
         skill = _skill(source, index, raw, max_meta_size)
-        key = (skill.name, skill.skill.version)
+        key = (skill.name, skill.version)
         if key in seen:
             raise _bad(
                 source,
@@ -204,7 +218,8 @@ def _server(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> Se
         remotes[rkey] = i
     _check_meta(detail.meta, max_meta_size, bad)
     canonical = msgspec.json.encode(detail, order="sorted")
-    return ServerEntry(index, detail, hashlib.sha256(canonical).hexdigest(), _tags(detail.meta))
+    sha = hashlib.sha256(canonical).hexdigest()
+    return ServerEntry(index, name, detail.version, raw, sha, _tags(detail.meta))
 
 
 def _skill(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> SkillEntry:
@@ -235,7 +250,9 @@ def _skill(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> Ski
         raise bad("name", "namespace/name is longer than 200 characters")
     _check_meta(skill.meta, max_meta_size, bad)
     canonical = msgspec.json.encode(skill, order="sorted")
-    return SkillEntry(index, skill, name, hashlib.sha256(canonical).hexdigest())
+    sha = hashlib.sha256(canonical).hexdigest()
+    status = (skill.status or "active").upper()
+    return SkillEntry(index, name, skill.version, status, raw, sha)
 
 
 def _check_meta(meta: dict[str, Any] | None, limit: int, bad: Any) -> None:

@@ -30,105 +30,67 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from thv_registry.registry.semver import latest_of, version_sort_key
-from thv_registry.sync.rows import Staged, stage_server, stage_skill
+from thv_registry.registry.semver import latest_of
+from thv_registry.sync.rows import COLUMNS, Changed, stage_rows
 from thv_registry.sync.upstream import UpstreamData
 
 __all__ = ["WriteResult", "write"]
 
 Key = tuple[str, str]  #: (entry_type, name)
 
-#: staging table -> (columns with types, the target's insert statement fed from it)
-STAGES: dict[str, tuple[str, str]] = {
-    "version": (
-        "entry_id uuid, version text, title text, description text, status version_status,"
-        " version_sort_key bytea, content_sha256 text",
-        """INSERT INTO entry_version AS v (entry_id, version, title, description, status,
-                  version_sort_key, content_sha256)
-           SELECT entry_id, version, title, description, status, version_sort_key,
-                  content_sha256
-             FROM stage_version
-           ON CONFLICT (entry_id, version) DO UPDATE SET
-               title = EXCLUDED.title,
-               description = EXCLUDED.description,
-               status = EXCLUDED.status,
-               status_message = NULL,
-               status_changed_at = CASE WHEN v.status IS DISTINCT FROM EXCLUDED.status
-                                        THEN now() ELSE v.status_changed_at END,
-               version_sort_key = EXCLUDED.version_sort_key,
-               content_sha256 = EXCLUDED.content_sha256,
-               updated_at = now()""",
-    ),
-    "mcp_server": (
-        "entry_id uuid, version text, website text, schema_url text, repository_url text,"
-        " repository_type text, repository_id text, repository_subfolder text, server_meta jsonb",
-        """INSERT INTO mcp_server (version_id, website, schema_url, repository_url,
-                  repository_type, repository_id, repository_subfolder, server_meta)
-           SELECT v.id, s.website, s.schema_url, s.repository_url, s.repository_type,
-                  s.repository_id, s.repository_subfolder, s.server_meta
-             FROM stage_mcp_server s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "package": (
-        "entry_id uuid, version text, position integer, registry_type text,"
-        " pkg_registry_url text, pkg_identifier text, pkg_version text, sha256_hash text,"
-        " runtime_hint text, runtime_arguments jsonb, package_arguments jsonb, env_vars jsonb,"
-        " transport transport_type, transport_url text, transport_headers jsonb",
-        """INSERT INTO mcp_server_package (server_id, position, registry_type, pkg_registry_url,
-                  pkg_identifier, pkg_version, sha256_hash, runtime_hint, runtime_arguments,
-                  package_arguments, env_vars, transport, transport_url, transport_headers)
-           SELECT v.id, s.position, s.registry_type, s.pkg_registry_url, s.pkg_identifier,
-                  s.pkg_version, s.sha256_hash, s.runtime_hint, s.runtime_arguments,
-                  s.package_arguments, s.env_vars, s.transport, s.transport_url,
-                  s.transport_headers
-             FROM stage_package s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "remote": (
-        "entry_id uuid, version text, position integer, transport transport_type,"
-        " transport_url text, transport_headers jsonb, transport_variables jsonb",
-        """INSERT INTO mcp_server_remote (server_id, position, transport, transport_url,
-                  transport_headers, transport_variables)
-           SELECT v.id, s.position, s.transport, s.transport_url, s.transport_headers,
-                  s.transport_variables
-             FROM stage_remote s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "icon": (
-        "entry_id uuid, version text, position integer, source_uri text, mime_type text,"
-        " sizes text[], theme icon_theme",
-        """INSERT INTO mcp_server_icon (server_id, position, source_uri, mime_type, sizes, theme)
-           SELECT v.id, s.position, s.source_uri, s.mime_type, s.sizes, s.theme
-             FROM stage_icon s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "skill": (
-        "entry_id uuid, version text, namespace text, license text, compatibility text,"
-        " allowed_tools text[], repository jsonb, icons jsonb, metadata jsonb,"
-        " extension_meta jsonb",
-        """INSERT INTO skill (version_id, namespace, license, compatibility, allowed_tools,
-                  repository, icons, metadata, extension_meta)
-           SELECT v.id, s.namespace, s.license, s.compatibility, s.allowed_tools,
-                  s.repository, s.icons, s.metadata, s.extension_meta
-             FROM stage_skill s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "skill_oci": (
-        "entry_id uuid, version text, position integer, identifier text, digest text,"
-        " media_type text",
-        """INSERT INTO skill_oci_package (skill_id, position, identifier, digest, media_type)
-           SELECT v.id, s.position, s.identifier, s.digest, s.media_type
-             FROM stage_skill_oci s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
-    "skill_git": (
-        "entry_id uuid, version text, position integer, url text, ref text, commit_sha text,"
-        " subfolder text",
-        """INSERT INTO skill_git_package (skill_id, position, url, ref, commit_sha, subfolder)
-           SELECT v.id, s.position, s.url, s.ref, s.commit_sha, s.subfolder
-             FROM stage_skill_git s
-             JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version""",
-    ),
+_JOIN = "JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version"
+_UPSERT_VERSIONS = """
+INSERT INTO entry_version AS v (entry_id, version, title, description, status, version_sort_key,
+                                content_sha256)
+SELECT entry_id, version, t1, t2, t3::version_status, sort_key, t4
+  FROM stage WHERE kind = 'version'
+ON CONFLICT (entry_id, version) DO UPDATE SET
+    title = EXCLUDED.title,
+    description = EXCLUDED.description,
+    status = EXCLUDED.status,
+    status_message = NULL,
+    status_changed_at = CASE WHEN v.status IS DISTINCT FROM EXCLUDED.status
+                             THEN now() ELSE v.status_changed_at END,
+    version_sort_key = EXCLUDED.version_sort_key,
+    content_sha256 = EXCLUDED.content_sha256,
+    updated_at = now()
+"""
+#: kind -> the insert of its target table from the staging rows of that kind
+INSERTS: dict[str, str] = {
+    "mcp_server": """
+INSERT INTO mcp_server (version_id, website, schema_url, repository_url, repository_type,
+                        repository_id, repository_subfolder, server_meta)
+SELECT v.id, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb
+  FROM stage s {join} WHERE s.kind = 'mcp_server'""",
+    "package": """
+INSERT INTO mcp_server_package (server_id, position, registry_type, pkg_registry_url,
+    pkg_identifier, pkg_version, sha256_hash, runtime_hint, runtime_arguments,
+    package_arguments, env_vars, transport, transport_url, transport_headers)
+SELECT v.id, s.position, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb, s.t8::jsonb,
+       s.t9::jsonb, s.t10::transport_type, s.t11, s.t12::jsonb
+  FROM stage s {join} WHERE s.kind = 'package'""",
+    "remote": """
+INSERT INTO mcp_server_remote (server_id, position, transport, transport_url,
+                               transport_headers, transport_variables)
+SELECT v.id, s.position, s.t1::transport_type, s.t2, s.t3::jsonb, s.t4::jsonb
+  FROM stage s {join} WHERE s.kind = 'remote'""",
+    "icon": """
+INSERT INTO mcp_server_icon (server_id, position, source_uri, mime_type, sizes, theme)
+SELECT v.id, s.position, s.t1, s.t2, s.arr, s.t3::icon_theme
+  FROM stage s {join} WHERE s.kind = 'icon'""",
+    "skill": """
+INSERT INTO skill (version_id, namespace, license, compatibility, allowed_tools, repository,
+                   icons, metadata, extension_meta)
+SELECT v.id, s.t1, s.t2, s.t3, s.arr, s.t4::jsonb, s.t5::jsonb, s.t6::jsonb, s.t7::jsonb
+  FROM stage s {join} WHERE s.kind = 'skill'""",
+    "skill_oci": """
+INSERT INTO skill_oci_package (skill_id, position, identifier, digest, media_type)
+SELECT v.id, s.position, s.t1, s.t2, s.t3
+  FROM stage s {join} WHERE s.kind = 'skill_oci'""",
+    "skill_git": """
+INSERT INTO skill_git_package (skill_id, position, url, ref, commit_sha, subfolder)
+SELECT v.id, s.position, s.t1, s.t2, s.t3, s.t4
+  FROM stage s {join} WHERE s.kind = 'skill_git'""",
 }
 
 _CURRENT = """
@@ -147,8 +109,9 @@ RETURNING entry_type::text, name, id
 """
 #: the detail rows of changed versions go (their children cascade) before the new ones come
 _DROP_DETAILS = """
-DELETE FROM {table} d USING stage_version s, entry_version v
- WHERE v.entry_id = s.entry_id AND v.version = s.version AND d.version_id = v.id
+DELETE FROM {table} d USING stage s, entry_version v
+ WHERE s.kind = 'version' AND v.entry_id = s.entry_id AND v.version = s.version
+   AND d.version_id = v.id
 """
 _DELETE_VANISHED = """
 UPDATE entry_version SET status = 'DELETED', status_message = NULL,
@@ -211,9 +174,9 @@ async def write(
 
     wanted: dict[Key, dict[str, Any]] = defaultdict(dict)
     for s in data.servers:
-        wanted[("MCP", s.detail.name)][s.detail.version] = s
+        wanted[("MCP", s.name)][s.version] = s
     for k in data.skills:
-        wanted[("SKILL", k.name)][k.skill.version] = k
+        wanted[("SKILL", k.name)][k.version] = k
 
     new_keys = [key for key in wanted if key not in entries]
     if new_keys:
@@ -229,17 +192,16 @@ async def write(
         for etype, name, eid in await cur.fetchall():
             entries[(etype, name)] = eid
 
-    staged = Staged()
-    changed = 0
+    changes = Changed()
     for key, versions in wanted.items():
         have = current.get(key, {})
+        into: list[Any] = changes.servers if key[0] == "MCP" else changes.skills
         for version, entry in versions.items():
             old = have.get(version)
             if old and old.sha == entry.content_sha256 and old.status != "DELETED":
                 continue
-            changed += 1
-            stage = stage_server if key[0] == "MCP" else stage_skill
-            stage(staged, entries[key], entry, version_sort_key(version))
+            into.append((entries[key], entry))
+    changed = len(changes)
 
     vanished = [
         v.id
@@ -270,7 +232,7 @@ async def write(
             touch.append((eid, previous))
 
     if changed:
-        await _apply_stages(conn, staged)
+        await _apply_stages(conn, changes)
     if vanished:
         await conn.execute(_DELETE_VANISHED, (vanished,))
     if drop_ids:
@@ -290,34 +252,23 @@ async def write(
 
 
 def _status(entry: Any) -> str:
-    skill = getattr(entry, "skill", None)
-    return (skill.status or "active").upper() if skill is not None else "ACTIVE"
+    return str(getattr(entry, "status", "ACTIVE"))
 
 
-async def _apply_stages(conn: AsyncConnection[Any], staged: Staged) -> None:
-    """COPY every staging table, upsert the versions, replace the changed versions' details."""
-    for name, (columns, _) in STAGES.items():
-        rows = getattr(staged, name)
-        if not rows and name != "version":
-            continue
-        table = sql.Identifier(f"stage_{name}")
-        await conn.execute(
-            sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(table, sql.SQL(columns))
-        )
-        names = sql.SQL(", ").join(
-            sql.Identifier(c.strip().split(" ", 1)[0]) for c in columns.split(",")
-        )
-        async with conn.cursor().copy(
-            sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
-        ) as copy:
-            for row in rows:
-                await copy.write_row(row)
-    await conn.execute("ANALYZE stage_version")
-    await conn.execute(STAGES["version"][1])
-    if staged.mcp_server:
+async def _apply_stages(conn: AsyncConnection[Any], changes: Changed) -> None:
+    """COPY the staging rows, upsert the versions, replace the changed versions' details."""
+    await conn.execute(f"CREATE TEMP TABLE stage ({COLUMNS}) ON COMMIT DROP")
+    kinds: set[str] = set()
+    async with conn.cursor().copy("COPY stage FROM STDIN") as copy:
+        for row in stage_rows(changes):
+            kinds.add(row[0])
+            await copy.write_row(row)
+    await conn.execute("ANALYZE stage")
+    await conn.execute(_UPSERT_VERSIONS)
+    if changes.servers:
         await conn.execute(sql.SQL(_DROP_DETAILS).format(table=sql.Identifier("mcp_server")))
-    if staged.skill:
+    if changes.skills:
         await conn.execute(sql.SQL(_DROP_DETAILS).format(table=sql.Identifier("skill")))
-    for name, (_, insert) in STAGES.items():
-        if name != "version" and getattr(staged, name):
-            await conn.execute(insert)
+    for kind, insert in INSERTS.items():
+        if kind in kinds:
+            await conn.execute(insert.format(join=_JOIN))
