@@ -216,6 +216,17 @@ def test_no_database_block(tmp_path: Path) -> None:
     assert "run without --config to use the embedded PostgreSQL" in describe(info.value)
 
 
+@pytest.mark.parametrize("value", ['""', "", "~"])
+def test_empty_text_means_the_default(tmp_path: Path, value: str) -> None:
+    text = MINIMAL + f"  sslmode: {value}\n  password: {value}\n  migrationUser: {value}\n"
+    db = _load(tmp_path, text).database
+    assert db is not None and (db.sslmode, db.password, db.migration_user) == (
+        "require",
+        None,
+        None,
+    )
+
+
 def test_empty_migrations_block_means_defaults(tmp_path: Path) -> None:
     assert _load(tmp_path, MINIMAL + "migrations:\n").migrations == MigrationSettings()
 

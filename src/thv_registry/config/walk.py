@@ -27,6 +27,7 @@ Located = tuple[int, int, str]  #: line, column (from 1), text
 _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
 _BAD: Any = object()  #: a value that could not be built (its problems are recorded)
+_UNSET: Any = object()  #: empty text or null for text with a default: the default applies
 _DURATION = "a duration such as 30s, 5m or 1h30m"
 _BASE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
@@ -150,11 +151,11 @@ class Walker:
             self.where[sub[0]] = (sub[1], knode)
             value = self.value(field, vnode, sub, knode)
             check = checks.get(field.name)
-            if value is not _BAD and value is not None and check and (why := check(value)):
+            if check and value not in (_BAD, _UNSET, None) and (why := check(value)):
                 value = self._fail(knode, f"{sub[1]} {why}")
             if value is _BAD:
                 ok = False
-            else:
+            elif value is not _UNSET:
                 values[field.name] = value
         for field in fields:
             if field.required and field.name not in given and field.name not in suggested:
@@ -182,6 +183,8 @@ class Walker:
             return self.model(field.base, node, path, anchor)
         if _is_null(node) and field.optional:
             return None
+        if _is_null(node) and field.base is str and not field.required:
+            return _UNSET  # as Go's zero value: the default
         if _is_null(node):
             return self._fail(anchor, f"{shown} has no value; give {field.description}")
         if field.item is not None:
@@ -197,8 +200,8 @@ class Walker:
         value = self._constructor.construct_object(node, deep=True)
         if field.base is timedelta:
             return self._duration(value, shown, anchor, field.secret)
-        if field.optional and value == "" and field.base is str:
-            return None  # the Go server reads empty text as unset
+        if value == "" and field.base is str and (field.optional or not field.required):
+            return None if field.optional else _UNSET  # the Go server reads "" as unset
         try:
             return msgspec.convert(value, field.core, strict=True)
         except msgspec.ValidationError as exc:
