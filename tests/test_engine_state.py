@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from conftest import TestDatabase, write_migrations
 from thv_registry.cli.hints import describe
 from thv_registry.config import ConnectionParams
 from thv_registry.errors import (
+    DirtyRecovery,
     ExitCode,
     LockTimeout,
     MigrationFailed,
@@ -23,6 +25,13 @@ from thv_registry.errors import (
 )
 from thv_registry.migrations import Migrator, Source, Up
 from thv_registry.migrations.engine.lock import lock_key
+from thv_registry.migrations.engine.model import (
+    HistoryEntry,
+    Migration,
+    MigrationFile,
+    VersionState,
+)
+from thv_registry.migrations.engine.planner import dirty_error
 
 PG_DUMP_PREAMBLE = "SELECT pg_catalog.set_config('search_path', '', false);\n"
 
@@ -246,6 +255,32 @@ def test_dirty_left_by_another_tool_is_not_called_non_transactional(
         assert "`thv-registry-api migrate force 2 --config FILE`" in text
         assert "`thv-registry-api migrate force 1 --config FILE`" in text
     assert state(database) == [(2, True)]
+
+
+def test_dirty_left_by_golang_migrate_reverting_is_read_from_our_last_row() -> None:
+    """Our history ended at 2 and golang-migrate left 1 dirty: it was reverting 2 (to 1)."""
+    now = datetime.now(UTC)
+    history = [
+        HistoryEntry(0, "", "baseline", None, None, now, now),
+        HistoryEntry(1, "a", "up", "s1", 1, now, now),
+        HistoryEntry(2, "b", "up", "s2", 2, now, now),
+    ]
+    migrations = [
+        Migration(v, n, MigrationFile(f"m/{v:06d}_{n}.up.sql", Path("x")), None)
+        for v, n in ((1, "a"), (2, "b"), (3, "c"))
+    ]
+    err = dirty_error(VersionState(1, True), migrations, history)
+    assert err.recovery == DirtyRecovery("down", 2, "b", 1, 2, recorded=False)
+    text = describe(err)
+    assert "reverting 000002_b failed or was interrupted there" in text
+    assert "finish the revert by hand and run `thv-registry-api migrate force 1" in text
+    assert "restore what it already dropped by hand and run `thv-registry-api migrate force 2" in (
+        text
+    )
+    assert "needs nothing undone by hand: choose (2)" in text
+    # going up from our last row's version: applying the dirty version
+    up = dirty_error(VersionState(3, True), migrations, history)
+    assert up.recovery == DirtyRecovery("up", 3, "c", 3, 2, recorded=False)
 
 
 # -- bug 5.3: force takes only the lock options that apply to it ---------------------------------

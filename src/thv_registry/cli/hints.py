@@ -77,11 +77,8 @@ def dirty_recovery(recovery: DirtyRecovery) -> str:
         f"{_force(recovery.if_finished)}, or (2) {undo} by hand and run "
         f"{_force(recovery.if_undone)}; {_AGAIN}"
     )
-    if not recovery.recorded:
-        text += (
-            " (If that step ran in a transaction, it was rolled back: there is nothing to undo "
-            f"by hand before {_force(recovery.if_undone)}.)"
-        )
+    if not recovery.recorded and recovery.direction is not None:
+        text += " (A step that ran in a transaction needs nothing undone by hand: choose (2).)"
     return (
         f"{text} (force runs no migration: it only rewrites schema_migrations, clean, and "
         "records the force in the history.)"

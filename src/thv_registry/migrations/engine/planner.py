@@ -288,9 +288,18 @@ def dirty_recovery(
         if first is None:
             return DirtyRecovery(None, None, "", None, None, recorded=False)
         return DirtyRecovery("down", first.version, first.name, None, first.version, False)
-    name = next((m.name for m in migrations if m.version == current.version), "")
-    prev = _prev(migrations, current.version)
-    return DirtyRecovery(None, current.version, name, current.version, prev, recorded=False)
+    dirty_at = current.version
+    names = {m.version: m.name for m in migrations}
+    # our last finished row says where the other tool started: below, it went up to the dirty
+    # version; above, it was reverting the migration above it. No history: unknown, as up.
+    finished = [h for h in history if h.completed]
+    started = finished[-1].resulting_version if finished else None
+    if started is not None and started > dirty_at:
+        above = min((v for v in names if v > dirty_at), default=started)
+        return DirtyRecovery("down", above, names.get(above, ""), dirty_at, above, False)
+    direction = "up" if finished else None
+    prev = _prev(migrations, dirty_at)
+    return DirtyRecovery(direction, dirty_at, names.get(dirty_at, ""), dirty_at, prev, False)
 
 
 def dirty_error(
