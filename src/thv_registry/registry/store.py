@@ -18,17 +18,29 @@ which the sync writer sets with :func:`thv_registry.registry.semver.latest_of`.
 from __future__ import annotations
 
 import datetime
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg import IsolationLevel, sql
+from psycopg.rows import tuple_row
+from psycopg.types.json import set_json_loads
 
 from thv_registry.queries.aio import servers as q
 from thv_registry.queries.aio import skills as sq
 from thv_registry.queries.models import VersionStatus
+from thv_registry.queries.servers import (
+    LIST_SERVER_ICONS,
+    LIST_SERVER_PACKAGES,
+    LIST_SERVER_REMOTES,
+    ListServerIconsRow,
+    ListServerPackagesRow,
+    ListServerRemotesRow,
+)
 
 from . import cursor
 from .convert import Children, VersionRow, group, server_response, skill
@@ -96,16 +108,24 @@ class Store:
     def __init__(self, pool: Any, *, migrations_table: str = "schema_migrations") -> None:
         self._pool = pool
         self._migrations_table = migrations_table
+        self._tuned: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A read-only repeatable-read transaction; the connection's settings are restored."""
+        """A read-only repeatable-read transaction; the connection's settings are restored.
+
+        It runs in pipeline mode: BEGIN travels with the first query, COMMIT with the end of the
+        block, and queries sent together (:meth:`_children`) share one round trip.
+        """
         async with self._pool.connection() as conn:
+            if conn not in self._tuned:  # JSON columns decode with msgspec (same values, faster)
+                set_json_loads(msgspec.json.decode, conn)
+                self._tuned.add(conn)
             isolation, read_only = conn.isolation_level, conn.read_only
             await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
             await conn.set_read_only(True)
             try:
-                async with conn.transaction():
+                async with conn.pipeline(), conn.transaction():
                     yield conn
             finally:
                 if not conn.closed:
@@ -192,10 +212,18 @@ class Store:
         if not rows:
             return Children()
         ids = [row.version_id for row in rows]
-        packages = await q.list_server_packages(conn, version_ids=ids)
-        remotes = await q.list_server_remotes(conn, version_ids=ids)
-        icons = await q.list_server_icons(conn, version_ids=ids)
-        return Children(packages, remotes, icons)
+        # the generated queries' SQL and rows, all three sent before any result is read
+        cursors = []
+        for query in (LIST_SERVER_PACKAGES, LIST_SERVER_REMOTES, LIST_SERVER_ICONS):
+            cur = psycopg.AsyncRawCursor(conn, row_factory=tuple_row)
+            await cur.execute(query, (ids,))
+            cursors.append(cur)
+        packages, remotes, icons = [await cur.fetchall() for cur in cursors]
+        return Children(
+            [ListServerPackagesRow(*r) for r in packages],
+            [ListServerRemotesRow(*r) for r in remotes],
+            [ListServerIconsRow(*r) for r in icons],
+        )
 
     async def _require_registry(self, conn: Any, registry: str) -> None:
         if await q.get_registry_id(conn, registry_name=registry) is None:
