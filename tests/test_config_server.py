@@ -145,6 +145,14 @@ def test_every_source_kind(tmp_path: Path) -> None:
     assert settings.sources[3].sync_policy is None  # not needed by managed sources
 
 
+def test_null_means_the_default(tmp_path: Path) -> None:
+    text = "server:\n  address:\n  syncLease:\naudit: {maxDataSize: ~, eventTypes: ~}\n"
+    settings = _load(tmp_path, text)
+    assert settings.server.address == ":8080" and settings.server.sync_lease == timedelta(minutes=2)
+    assert settings.audit is not None and settings.audit.max_data_size == 1024
+    assert settings.audit.event_types == ()
+
+
 def test_claims_take_text_or_lists(tmp_path: Path) -> None:
     text = SERVE + "    claims: {org: acme, groups: [a, b]}\n"
     assert _load(tmp_path, text).registries[0].claims == {"org": "acme", "groups": ("a", "b")}

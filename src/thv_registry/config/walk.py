@@ -27,7 +27,7 @@ Located = tuple[int, int, str]  #: line, column (from 1), text
 _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
 _BAD: Any = object()  #: a value that could not be built (its problems are recorded)
-_UNSET: Any = object()  #: empty text or null for text with a default: the default applies
+_UNSET: Any = object()  #: null (or empty text) for a key with a default: the default applies
 _DURATION = "a duration such as 30s, 5m or 1h30m"
 _BASE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
@@ -183,7 +183,7 @@ class Walker:
             return self.model(field.base, node, path, anchor)
         if _is_null(node) and field.optional:
             return None
-        if _is_null(node) and field.base is str and not field.required:
+        if _is_null(node) and not field.required:
             return _UNSET  # as Go's zero value: the default
         if _is_null(node):
             return self._fail(anchor, f"{shown} has no value; give {field.description}")
