@@ -43,8 +43,12 @@ def server(name: str, version: str, **extra: Any) -> dict[str, Any]:
         "description": f"{name} server",
         "version": version,
         "packages": [
-            {"registryType": "npm", "identifier": f"@x/{name.split('/')[-1]}", "version": version,
-             "transport": {"type": "stdio"}},
+            {
+                "registryType": "npm",
+                "identifier": f"@x/{name.split('/')[-1]}",
+                "version": version,
+                "transport": {"type": "stdio"},
+            },
         ],
     }
     doc.update(extra)

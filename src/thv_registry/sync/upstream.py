@@ -118,7 +118,10 @@ def parse(
     try:
         envelope = msgspec.json.decode(data, type=_Envelope)
     except msgspec.ValidationError as e:
-        raise InvalidRegistryFile(source, origin, _reason(e)[0]) from None
+        reason, field = _reason(e)
+        raise InvalidRegistryFile(
+            source, origin, f"{reason}, at {field}" if field else reason
+        ) from None
     except msgspec.DecodeError as e:
         raise InvalidRegistryFile(source, origin, f"not JSON ({e})") from None
     names = filter.names if filter is not None else None
