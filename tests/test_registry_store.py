@@ -390,7 +390,7 @@ def test_the_cached_generic_plan_of_a_page_walks_the_name_index(
     seed.conn.execute("PREPARE page AS " + body, prepare=False)
     values = ", ".join(args[name] for name in order)
     rows = seed.conn.execute(
-        f"EXPLAIN (ANALYZE, TIMING off, FORMAT JSON) EXECUTE page({values})"  # type: ignore[arg-type]
+        f"EXPLAIN (ANALYZE, TIMING off, FORMAT JSON) EXECUTE page({values})"
     ).fetchone()
     assert rows is not None
     plan = json.dumps(rows[0])

@@ -220,15 +220,17 @@ def _query_module(
     doc = _docstring(header, f"Queries of {filename}.", indent="")
     functions = [snake_case(q.name) for q in queries]
     all_names = sorted(
-        functions
-        + [pascal_case(snake_case(q.name)) + "Row" for q in queries if len(q.columns) > 1]
+        functions + [pascal_case(snake_case(q.name)) + "Row" for q in queries if len(q.columns) > 1]
     )
     exports = "__all__ = [" + ", ".join(f'"{n}"' for n in all_names) + "]"
     source = _header(_source_path(request, filename))
     head = "\n\n".join([source + doc, writer.imports(), exports])
     aio_doc = _docstring(
-        [f"The queries of {filename} as coroutines over ``psycopg.AsyncConnection``.", "",
-         f"Same SQL and row classes as :mod:`thv_registry.queries.{module}`."],
+        [
+            f"The queries of {filename} as coroutines over ``psycopg.AsyncConnection``.",
+            "",
+            f"Same SQL and row classes as :mod:`thv_registry.queries.{module}`.",
+        ],
         "",
         indent="",
     )
