@@ -1,6 +1,8 @@
 """The error tree: every failure a user can meet, with its exit code and what to do next.
 
-The library raises these; the CLI prints ``str(error)`` (message, then hint) once and exits with
+The library raises these with a factual message and fields (the step, the versions to force, the
+lock holder, ...); ``hint`` is advice in library terms, when any. The CLI words what to do next
+from the fields (``cli/hints.py``), prints it once after the message and exits with
 ``error.exit_code``. Nothing here imports a heavy module.
 """
 
