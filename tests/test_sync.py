@@ -465,3 +465,61 @@ def test_poll_loop_syncs_due_sources_and_stops(db: TestDatabase, tmp_path: Path)
     stopped_in = with_pool(db, body)
     assert stopped_in < 1.0
     assert runs[0] == ("local", "synced")  # and "unchanged" runs every second in between
+
+
+def test_stop_during_a_sync_ends_the_loop_at_once_with_whole_data(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    """serve's stop (the event) while the poll loop's sync writes: the loop returns promptly,
+    the sync's transaction rolled back or committed whole."""
+    n = 3000
+    path = write_registry(
+        tmp_path / "r.json",
+        [server(f"io.github.acme/s{i}", "1.0.0", description="one") for i in range(n)],
+    )
+    conf = settings({"local": path})
+
+    async def body(pool: AsyncConnectionPool[Any]) -> float:
+        service = SyncService(pool, conf)
+        await service.reconcile()
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+
+        async def writing() -> bool:
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                    " AND query ~* 'stage|entry_version|COPY' AND pid <> pg_backend_pid()"
+                )
+                row = await cur.fetchone()
+                return bool(row and row[0])
+
+        await wait_for(writing)
+        stop.set()
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(task, 5)
+        return asyncio.get_running_loop().time() - started
+
+    assert with_pool(db, body) < 2.0
+    rows = db.query("SELECT count(*), count(DISTINCT description) FROM entry_version")
+    assert rows in ([(0, 0)], [(n, 1)])
+    assert db.query("SELECT count(*) FROM mcp_server_package")[0][0] == rows[0][0]
+
+
+def test_a_config_name_taken_by_an_api_source_is_refused(db: TestDatabase, tmp_path: Path) -> None:
+    from thv_registry.sync import ReconcileConflict
+
+    db.query(
+        "INSERT INTO source (name, source_type, creation_type)"
+        " VALUES ('local', 'managed', 'API') RETURNING id"
+    )
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+
+    async def body(pool: AsyncConnectionPool[Any]) -> None:
+        with pytest.raises(ReconcileConflict) as caught:
+            await SyncService(pool, settings({"local": path})).reconcile()
+        assert (caught.value.kind, caught.value.name) == ("source", "local")
+
+    with_pool(db, body)
+    assert db.query("SELECT name, creation_type::text FROM source") == [("local", "API")]
+    assert db.query("SELECT count(*) FROM registry") == [(0,)]

@@ -140,3 +140,39 @@ def test_the_sample_registry_is_valid_and_serves_with_its_settings(database: Tes
     assert database.query("SELECT count(*) FROM mcp_server_icon")[0][0] >= len(parsed.servers)
     assert database.query("SELECT count(*) FROM mcp_server_remote")[0][0] >= 1
     assert database.query("SELECT count(*) FROM skill")[0][0] == len(parsed.skills)
+
+
+def test_what_sync_writes_the_store_reads_back_as_written(database: TestDatabase) -> None:
+    """Round trip: every server.json and skill of the sample, synced and read through the
+    registry store, comes back equal to the file's entry (icons, package order, remote
+    variables and headers, publisher _meta included)."""
+    import msgspec
+
+    from thv_registry.registry.models import ServerDetail, Skill
+    from thv_registry.registry.store import ServerQuery, SkillQuery, Store
+
+    migrate(database)
+    parsed = parse("sample", str(SAMPLE_REGISTRY), SAMPLE_REGISTRY.read_bytes())
+
+    async def body(pool: AsyncConnectionPool[Any]) -> tuple[Any, Any]:
+        service = SyncService(pool, sample_settings())
+        await service.reconcile()
+        await service.sync_now("sample")
+        store = Store(pool)
+        return (
+            await store.list_servers("default", ServerQuery(limit=100)),
+            await store.list_skills("default", SkillQuery(limit=100)),
+        )
+
+    servers, skills = with_pool(database, body)
+    served = {(r.server.name, r.server.version): r.server for r in servers.servers}
+    assert len(served) == len(parsed.servers)
+    for entry in parsed.servers:
+        expected = msgspec.json.decode(entry.raw, type=ServerDetail)
+        assert msgspec.to_builtins(served[(entry.name, entry.version)]) == msgspec.to_builtins(
+            expected
+        ), entry.name
+    served_skills = {(f"{s.namespace}/{s.name}", s.version): s for s in skills.skills}
+    for k in parsed.skills:
+        got = msgspec.to_builtins(served_skills[(k.name, k.version)])
+        assert got == msgspec.to_builtins(msgspec.json.decode(k.raw, type=Skill)), k.name
