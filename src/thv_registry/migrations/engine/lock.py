@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from thv_registry.errors import LockTimeout
 from thv_registry.migrations.engine.lockmodes import conflicts, from_server
+from thv_registry.migrations.engine.model import TOOL_NAME
 from thv_registry.redact import mask_password_literals
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 ADVISORY_LOCK_ID_SALT = 1486364155  # golang-migrate database/util.go
 #: the start of the application_name of this tool's sessions (``Migrator.application_name``)
-OUR_APPLICATION_PREFIX = "thv-registry-api"
+OUR_APPLICATION_PREFIX = TOOL_NAME
 POLL_INTERVAL_S = 0.1
 
 
@@ -101,7 +102,7 @@ class LockHolder:
         """Whether the holder looks like golang-migrate (or the Go server, which embeds it).
 
         Only golang-migrate and this tool take this lock. This tool names its sessions
-        (``application_name`` ``thv-registry-api ...``); golang-migrate's driver sets none
+        (``application_name`` starting with ``TOOL_NAME``); golang-migrate's driver sets none
         unless its URL does, and its own queries name the table quoted with its schema
         (``"public"."schema_migrations"``) or take the lock (``pg_advisory_lock``).
         """

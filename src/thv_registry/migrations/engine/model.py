@@ -10,6 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
+#: the name this tool records as itself: the application_name of its sessions starts with it,
+#: and the history's tool_version is it with the version (data, not a command to run)
+TOOL_NAME = "thv-registry-api"
+
 
 class Readable(Protocol):
     """What a migration file handle offers: ``pathlib.Path`` and package resources both do."""

@@ -14,7 +14,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from thv_registry.migrations.engine.model import HistoryDirection, HistoryEntry, VersionState
+from thv_registry.migrations.engine.model import (
+    TOOL_NAME,
+    HistoryDirection,
+    HistoryEntry,
+    VersionState,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -366,4 +371,4 @@ def _tool_version() -> str:
     """What the history's ``tool_version`` column records: this package and its version."""
     from thv_registry import __version__
 
-    return f"thv-registry-api {__version__}"
+    return f"{TOOL_NAME} {__version__}"
