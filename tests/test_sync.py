@@ -509,10 +509,11 @@ def test_stop_during_a_sync_ends_the_loop_at_once_with_whole_data(
 def test_a_config_name_taken_by_an_api_source_is_refused(db: TestDatabase, tmp_path: Path) -> None:
     from thv_registry.sync import ReconcileConflict
 
-    db.query(
-        "INSERT INTO source (name, source_type, creation_type)"
-        " VALUES ('local', 'managed', 'API') RETURNING id"
-    )
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO source (name, source_type, creation_type)"
+            " VALUES ('local', 'managed', 'API')"
+        )
     path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
 
     async def body(pool: AsyncConnectionPool[Any]) -> None:
@@ -523,3 +524,30 @@ def test_a_config_name_taken_by_an_api_source_is_refused(db: TestDatabase, tmp_p
     with_pool(db, body)
     assert db.query("SELECT name, creation_type::text FROM source") == [("local", "API")]
     assert db.query("SELECT count(*) FROM registry") == [(0,)]
+
+
+def test_a_write_the_database_refuses_rolls_back_and_is_recorded(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+    conf = settings({"local": path})
+    sync_once(db, conf)
+    before = versions(db)
+    with db.connect() as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION 'icons are refused today'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON mcp_server_icon EXECUTE FUNCTION refuse()"
+        )
+    icon = [{"src": "https://x.example/i.png"}]
+    write_registry(path, [server(A, "1.0.0"), server(B, "1.0.0", icons=icon)])
+    [outcome] = sync_once(db, conf)
+    assert (outcome.result, outcome.message) == (
+        "failed",
+        "database error: icons are refused today",
+    )
+    assert versions(db) == before  # B's rows went with the rolled-back transaction
+    st = sync_status(db)
+    assert (st["sync_status"], st["attempt_count"]) == ("FAILED", 1)

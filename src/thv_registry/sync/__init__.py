@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from thv_registry.sync import status, writer
@@ -92,9 +93,9 @@ class SyncService:
                 outcome = await self._sync(spec, started)
             except SyncError as e:
                 outcome = await self._failed(spec, started, e.message)
-            except (OSError, ValueError, RuntimeError) as e:  # psycopg errors included
-                log.exception("sync of source %s failed", source)
-                outcome = await self._failed(spec, started, f"{type(e).__name__}: {e}")
+            except psycopg.Error as e:  # the database refused the write, or is away
+                primary = e.diag.message_primary if e.diag else None
+                outcome = await self._failed(spec, started, f"database error: {primary or e}")
         if self.on_sync is not None:
             self.on_sync(source, outcome.result, outcome.seconds)
         return outcome
@@ -179,6 +180,6 @@ class SyncService:
             source_id = await self._source_id(spec.name)
             async with self.pool.connection() as conn, conn.transaction():
                 await status.fail(conn, source_id, message)
-        except (OSError, ValueError, RuntimeError, SyncError) as e:
+        except (psycopg.Error, SyncError) as e:
             log.warning("cannot record the failed sync of %s: %s", spec.name, e)
         return SyncOutcome(spec.name, FAILED, time.monotonic() - started, message)
