@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import uuid
 
 import msgspec
 import pytest
@@ -14,23 +15,24 @@ from thv_registry.registry.errors import InvalidCursor
 from thv_registry.registry.semver import version_sort_key
 
 T = datetime.datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=datetime.UTC)
+ENTRY = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
 
 def test_server_position_round_trips_and_is_url_safe() -> None:
     # a comma, a '+' and non-ASCII in the version broke the Go edition's cursor
-    pos = ServerPosition("io.github.a/b", version_sort_key("1.0.0-rc.1"), T, "1,0+ü")
+    pos = ServerPosition("io.github.a/b", version_sort_key("1.0.0-rc.1"), T, "1,0+ü", ENTRY)
     text = cursor.encode(pos)
     assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert cursor.decode(text, ServerPosition) == pos
 
 
 def test_skill_position_round_trips() -> None:
-    pos = SkillPosition("io.github.x/pdf", b"\x00", T, "nightly")
+    pos = SkillPosition("io.github.x/pdf", b"\x00", T, "nightly", ENTRY)
     assert cursor.decode(cursor.encode(pos), SkillPosition) == pos
 
 
 def test_a_cursor_of_another_listing_is_refused() -> None:
-    text = cursor.encode(SkillPosition("ns/n", b"\x00", T, "1"))
+    text = cursor.encode(SkillPosition("ns/n", b"\x00", T, "1", ENTRY))
     with pytest.raises(InvalidCursor, match="not a cursor of this listing"):
         cursor.decode(text, ServerPosition)
 
@@ -51,7 +53,8 @@ def _b64(raw: bytes) -> str:
         (_b64(msgspec.msgpack.encode(["s", "n", b"\x00", "not a time", "1"])), "not a cursor"),
         (_b64(msgspec.msgpack.encode(["s", "n", b"\x00"])), "not a cursor"),
         (_b64(msgspec.msgpack.encode(["s", 1, b"\x00", T, "1"])), "not a cursor"),
-        (_b64(msgspec.msgpack.encode(["s", "n", b"\x00", T, "1", "extra"])), "not a cursor"),
+        (_b64(msgspec.msgpack.encode(["s", "n", b"\x00", T, "1", ENTRY.bytes, 1])), "not a cursor"),
+        (_b64(msgspec.msgpack.encode(["s", "n", b"\x00", T, "1", b"short"])), "not a cursor"),
         (_b64(b"\xc1"), "not a cursor"),
         (_b64(b"\x00" * 10), "not a cursor"),
     ],
@@ -63,6 +66,8 @@ def test_malformed_cursors_are_refused(text: str, reason: str) -> None:
 
 
 def test_naive_time_is_refused() -> None:
-    naive = _b64(msgspec.msgpack.encode(["s", "n", b"\x00", T.replace(tzinfo=None), "1"]))
+    naive = _b64(
+        msgspec.msgpack.encode(["s", "n", b"\x00", T.replace(tzinfo=None), "1", ENTRY.bytes])
+    )
     with pytest.raises(InvalidCursor):
         cursor.decode(naive, ServerPosition)

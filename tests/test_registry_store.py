@@ -378,6 +378,7 @@ def test_the_cached_generic_plan_of_a_page_walks_the_name_index(
         "cursor_sort_key": "'\\x01'::bytea",
         "cursor_published_at": "now()",
         "cursor_version": "''",
+        "cursor_entry_id": "'00000000-0000-0000-0000-000000000000'::uuid",
         "updated_since": "NULL::timestamptz",
         "version": "NULL::text",
         "latest_only": "false",

@@ -1,12 +1,16 @@
 -- Read queries of the registry API: the MCP servers a registry serves.
 --
 -- A registry is an ordered list of sources (registry_source.position); a server name present
--- in several of its sources is served entirely from the one with the lowest position (all of
--- that source's versions, none of the others'). Versions order by name, then newest first:
+-- in several of its sources is served entirely from one of them (all of that source's
+-- versions, none of the others'): the one with the lowest position among those where the name
+-- has a version that is not DELETED, else (the name is gone everywhere) the lowest position.
+-- So a name that leaves the first source is served from the next one. Versions order by name,
+-- then newest first:
 -- version_sort_key descending (semantic-version precedence as bytes; NULL counts as the key of
 -- a non-semver version, 00), then published_at, then the version text, both descending.
 -- Listings page by keyset on that order: the cursor is the last row's (name, sort_key,
--- published_at, version); the first page passes an empty name (every name is greater). The
+-- published_at, version) and its entry (a name is continued only from the same entry); the
+-- first page passes an empty name (every name is greater). The
 -- cursor is never NULL, so that the plan PostgreSQL caches for a prepared statement (a generic
 -- plan) still walks the name index from the cursor on.
 --
@@ -52,12 +56,43 @@ served (n, entry_id, name) AS (
         CROSS JOIN pattern AS p
         WHERE e.name >= prev.name
             AND (prev.n = 0 OR e.name > prev.name)
+            -- within the cursor's name, only the cursor's own entry: a name that moved to
+            -- another source since is not continued (its versions would mix two sources)
+            AND (e.name > sqlc.arg('cursor_name')::text OR e.id = sqlc.arg('cursor_entry_id')::uuid)
+            -- no better entry of this name: a live one (a version not DELETED) before a gone
+            -- one, then the lower position
             AND NOT EXISTS (
                 SELECT 1
                 FROM sources AS rs2
                 JOIN registry_entry AS e2
                     ON e2.source_id = rs2.source_id AND e2.entry_type = 'MCP' AND e2.name = e.name
-                WHERE rs2.position < rs.position
+                WHERE e2.id <> e.id
+                    AND (
+                        (
+                            rs2.position < rs.position
+                            AND (
+                                EXISTS (
+                                    SELECT 1 FROM entry_version AS lv2
+                                    WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                                )
+                                OR NOT EXISTS (
+                                    SELECT 1 FROM entry_version AS lv
+                                    WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                                )
+                            )
+                        )
+                        OR (
+                            rs2.position > rs.position
+                            AND EXISTS (
+                                SELECT 1 FROM entry_version AS lv2
+                                WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                            )
+                            AND NOT EXISTS (
+                                SELECT 1 FROM entry_version AS lv
+                                WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                            )
+                        )
+                    )
             )
             AND EXISTS (
                 SELECT 1
@@ -108,6 +143,7 @@ served (n, entry_id, name) AS (
 )
 SELECT
     s.name,
+    s.entry_id,
     v.version,
     v.id AS version_id,
     COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
@@ -171,8 +207,8 @@ ORDER BY s.name, sort_key DESC, v.published_at DESC, v.version DESC
 LIMIT sqlc.arg('page_size');
 
 -- name: ListServerVersions :many
--- Every version of one server as the registry serves it (from the source with the lowest
--- position that has the name), newest first; include_deleted keeps DELETED versions.
+-- Every version of one server as the registry serves it (from the source chosen as the header
+-- says), newest first; include_deleted keeps DELETED versions.
 WITH served AS (
     SELECT e.id AS entry_id, e.name, src.name AS source_name
     FROM registry AS r
@@ -180,7 +216,11 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = sqlc.arg('registry_name') AND e.name = sqlc.arg('server_name')
-    ORDER BY rs.position
+    ORDER BY
+        EXISTS (
+            SELECT 1 FROM entry_version AS lv WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+        ) DESC,
+        rs.position
     LIMIT 1
 )
 SELECT
@@ -221,7 +261,11 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = sqlc.arg('registry_name') AND e.name = sqlc.arg('server_name')
-    ORDER BY rs.position
+    ORDER BY
+        EXISTS (
+            SELECT 1 FROM entry_version AS lv WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+        ) DESC,
+        rs.position
     LIMIT 1
 )
 SELECT

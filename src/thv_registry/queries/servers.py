@@ -3,12 +3,16 @@
 """Read queries of the registry API: the MCP servers a registry serves.
 
 A registry is an ordered list of sources (registry_source.position); a server name present
-in several of its sources is served entirely from the one with the lowest position (all of
-that source's versions, none of the others'). Versions order by name, then newest first:
+in several of its sources is served entirely from one of them (all of that source's
+versions, none of the others'): the one with the lowest position among those where the name
+has a version that is not DELETED, else (the name is gone everywhere) the lowest position.
+So a name that leaves the first source is served from the next one. Versions order by name,
+then newest first:
 version_sort_key descending (semantic-version precedence as bytes; NULL counts as the key of
 a non-semver version, 00), then published_at, then the version text, both descending.
 Listings page by keyset on that order: the cursor is the last row's (name, sort_key,
-published_at, version); the first page passes an empty name (every name is greater). The
+published_at, version) and its entry (a name is continued only from the same entry); the
+first page passes an empty name (every name is greater). The
 cursor is never NULL, so that the plan PostgreSQL caches for a prepared statement (a generic
 plan) still walks the name index from the cursor on.
 
@@ -84,12 +88,43 @@ served (n, entry_id, name) AS (
         CROSS JOIN pattern AS p
         WHERE e.name >= prev.name
             AND (prev.n = 0 OR e.name > prev.name)
+            -- within the cursor's name, only the cursor's own entry: a name that moved to
+            -- another source since is not continued (its versions would mix two sources)
+            AND (e.name > $1::text OR e.id = $15::uuid)
+            -- no better entry of this name: a live one (a version not DELETED) before a gone
+            -- one, then the lower position
             AND NOT EXISTS (
                 SELECT 1
                 FROM sources AS rs2
                 JOIN registry_entry AS e2
                     ON e2.source_id = rs2.source_id AND e2.entry_type = 'MCP' AND e2.name = e.name
-                WHERE rs2.position < rs.position
+                WHERE e2.id <> e.id
+                    AND (
+                        (
+                            rs2.position < rs.position
+                            AND (
+                                EXISTS (
+                                    SELECT 1 FROM entry_version AS lv2
+                                    WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                                )
+                                OR NOT EXISTS (
+                                    SELECT 1 FROM entry_version AS lv
+                                    WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                                )
+                            )
+                        )
+                        OR (
+                            rs2.position > rs.position
+                            AND EXISTS (
+                                SELECT 1 FROM entry_version AS lv2
+                                WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                            )
+                            AND NOT EXISTS (
+                                SELECT 1 FROM entry_version AS lv
+                                WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                            )
+                        )
+                    )
             )
             AND EXISTS (
                 SELECT 1
@@ -140,6 +175,7 @@ served (n, entry_id, name) AS (
 )
 SELECT
     s.name,
+    s.entry_id,
     v.version,
     v.id AS version_id,
     COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
@@ -209,6 +245,7 @@ class ListServersRow:
     """A row of :func:`list_servers`."""
 
     name: str
+    entry_id: uuid.UUID | None
     version: str
     version_id: uuid.UUID
     sort_key: bytes | None
@@ -246,6 +283,7 @@ def list_servers(
     page_size: int,
     search: str | None,
     registry_name: str,
+    cursor_entry_id: uuid.UUID,
 ) -> list[ListServersRow]:
     """One page of server versions of a registry after the cursor, in listing order.
     Filters, each on when its by_* flag is true: search (case-insensitive substring of the name,
@@ -278,6 +316,7 @@ def list_servers(
                 page_size,
                 search,
                 registry_name,
+                cursor_entry_id,
             ),
         )
         return [ListServersRow(*row) for row in cur.fetchall()]
@@ -292,7 +331,11 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = $2 AND e.name = $3
-    ORDER BY rs.position
+    ORDER BY
+        EXISTS (
+            SELECT 1 FROM entry_version AS lv WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+        ) DESC,
+        rs.position
     LIMIT 1
 )
 SELECT
@@ -354,8 +397,8 @@ class ListServerVersionsRow:
 def list_server_versions(
     conn: psycopg.Connection[Any], *, include_deleted: bool, registry_name: str, server_name: str
 ) -> list[ListServerVersionsRow]:
-    """Every version of one server as the registry serves it (from the source with the lowest
-    position that has the name), newest first; include_deleted keeps DELETED versions.
+    """Every version of one server as the registry serves it (from the source chosen as the header
+    says), newest first; include_deleted keeps DELETED versions.
     """
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(LIST_SERVER_VERSIONS, (include_deleted, registry_name, server_name))
@@ -371,7 +414,11 @@ WITH served AS (
     JOIN source AS src ON src.id = rs.source_id
     JOIN registry_entry AS e ON e.source_id = rs.source_id AND e.entry_type = 'MCP'
     WHERE r.name = $2 AND e.name = $3
-    ORDER BY rs.position
+    ORDER BY
+        EXISTS (
+            SELECT 1 FROM entry_version AS lv WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+        ) DESC,
+        rs.position
     LIMIT 1
 )
 SELECT

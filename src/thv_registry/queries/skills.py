@@ -5,7 +5,8 @@ serves.
 
 A skill is a registry_entry of type SKILL named "namespace/name", with one entry_version and
 one skill row per version. As for servers, a name present in several sources of a registry
-is served entirely from the one with the lowest position, and versions order newest first
+is served entirely from one (the lowest position where it has a version not DELETED, else
+the lowest position), and versions order newest first
 (version_sort_key, published_at, version, all descending; NULL sort key = 00). Listings page
 by keyset on (name, sort_key, published_at, version); the first page passes an empty name.
 Run `task gen` after editing this file.
@@ -58,12 +59,43 @@ served (n, entry_id, name) AS (
         WHERE e.name >= prev.name
             AND (prev.n = 0 OR e.name > prev.name)
             AND (NOT $14::boolean OR e.name = $15::text)
+            -- within the cursor's name, only the cursor's own entry: a name that moved to
+            -- another source since is not continued (its versions would mix two sources)
+            AND (e.name > $1::text OR e.id = $16::uuid)
+            -- no better entry of this name: a live one (a version not DELETED) before a gone
+            -- one, then the lower position
             AND NOT EXISTS (
                 SELECT 1
                 FROM sources AS rs2
                 JOIN registry_entry AS e2
                     ON e2.source_id = rs2.source_id AND e2.entry_type = 'SKILL' AND e2.name = e.name
-                WHERE rs2.position < rs.position
+                WHERE e2.id <> e.id
+                    AND (
+                        (
+                            rs2.position < rs.position
+                            AND (
+                                EXISTS (
+                                    SELECT 1 FROM entry_version AS lv2
+                                    WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                                )
+                                OR NOT EXISTS (
+                                    SELECT 1 FROM entry_version AS lv
+                                    WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                                )
+                            )
+                        )
+                        OR (
+                            rs2.position > rs.position
+                            AND EXISTS (
+                                SELECT 1 FROM entry_version AS lv2
+                                WHERE lv2.entry_id = e2.id AND lv2.status <> 'DELETED'
+                            )
+                            AND NOT EXISTS (
+                                SELECT 1 FROM entry_version AS lv
+                                WHERE lv.entry_id = e.id AND lv.status <> 'DELETED'
+                            )
+                        )
+                    )
             )
             AND EXISTS (
                 SELECT 1
@@ -112,6 +144,7 @@ served (n, entry_id, name) AS (
 )
 SELECT
     s.name,
+    s.entry_id,
     v.version,
     v.id AS version_id,
     COALESCE(v.version_sort_key, '\x00'::bytea) AS sort_key,
@@ -178,6 +211,7 @@ class ListSkillsRow:
     """A row of :func:`list_skills`."""
 
     name: str
+    entry_id: uuid.UUID | None
     version: str
     version_id: uuid.UUID
     sort_key: bytes | None
@@ -215,6 +249,7 @@ def list_skills(
     registry_name: str,
     by_name: bool,
     name: str | None,
+    cursor_entry_id: uuid.UUID,
 ) -> list[ListSkillsRow]:
     """One page of skill versions of a registry after the cursor, in listing order. Filters, each
     on when its by_* flag is true (booleans, not "parameter IS NULL" tests, for the reason
@@ -243,6 +278,7 @@ def list_skills(
                 registry_name,
                 by_name,
                 name,
+                cursor_entry_id,
             ),
         )
         return [ListSkillsRow(*row) for row in cur.fetchall()]

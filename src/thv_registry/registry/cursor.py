@@ -13,6 +13,7 @@ import base64
 import binascii
 import datetime
 import re
+import uuid
 from typing import TypeVar
 
 import msgspec
@@ -34,6 +35,9 @@ class ServerPosition(
     sort_key: bytes
     published_at: datetime.datetime
     version: str
+    #: the registry entry (name in one source) the row came from: a name is continued only
+    #: from that entry, so a name that moved to another source never mixes two sources
+    entry_id: uuid.UUID
 
 
 class SkillPosition(
@@ -45,10 +49,13 @@ class SkillPosition(
     sort_key: bytes
     published_at: datetime.datetime
     version: str
+    #: the registry entry (name in one source) the row came from: a name is continued only
+    #: from that entry, so a name that moved to another source never mixes two sources
+    entry_id: uuid.UUID
 
 
 P = TypeVar("P", ServerPosition, SkillPosition)
-_ENCODER = msgspec.msgpack.Encoder()
+_ENCODER = msgspec.msgpack.Encoder(uuid_format="bytes")
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 

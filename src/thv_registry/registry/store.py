@@ -18,6 +18,7 @@ which the sync writer sets with :func:`thv_registry.registry.semver.latest_of`.
 from __future__ import annotations
 
 import datetime
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -61,7 +62,7 @@ __all__ = ["LATEST", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
 LATEST = "latest"
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 #: Where a listing starts: before every name (names are never empty).
-_START = ServerPosition("", b"", _EPOCH, "")
+_START = ServerPosition("", b"", _EPOCH, "", uuid.UUID(int=0))
 _ALL_STATUSES: tuple[Status, ...] = ("active", "deprecated", "deleted")
 _DB_STATUS: dict[Status, VersionStatus] = {
     "active": "ACTIVE",
@@ -158,6 +159,7 @@ class Store:
                 cursor_sort_key=after.sort_key,
                 cursor_published_at=after.published_at,
                 cursor_version=after.version,
+                cursor_entry_id=after.entry_id,
                 by_search=query.search is not None,
                 search=query.search,
                 by_time=query.updated_since is not None,
@@ -176,7 +178,11 @@ class Store:
         if len(rows) > query.limit:
             last = page[-1]
             position = ServerPosition(
-                last.name, last.sort_key or b"\x00", last.published_at, last.version
+                last.name,
+                last.sort_key or b"\x00",
+                last.published_at,
+                last.version,
+                last.entry_id or _START.entry_id,  # never None on a page row
             )
             next_cursor = cursor.encode(position)
         servers = [server_response(row, children) for row in page]
@@ -263,7 +269,13 @@ class Store:
         if more:
             last = more
             next_cursor = cursor.encode(
-                SkillPosition(last.name, last.sort_key or b"\x00", last.published_at, last.version)
+                SkillPosition(
+                    last.name,
+                    last.sort_key or b"\x00",
+                    last.published_at,
+                    last.version,
+                    last.entry_id,
+                )
             )
         return SkillListResponse(
             skills=skills, metadata=ListMetadata(next_cursor=next_cursor, count=len(skills))
@@ -313,6 +325,7 @@ class Store:
                 cursor_sort_key=after.sort_key if after else b"",
                 cursor_published_at=after.published_at if after else _EPOCH,
                 cursor_version=after.version if after else "",
+                cursor_entry_id=after.entry_id if after else _START.entry_id,
                 by_search=search is not None,
                 search=search,
                 by_status=statuses is not None,

@@ -70,6 +70,7 @@ async def list_servers(
     page_size: int,
     search: str | None,
     registry_name: str,
+    cursor_entry_id: uuid.UUID,
 ) -> list[ListServersRow]:
     """One page of server versions of a registry after the cursor, in listing order.
     Filters, each on when its by_* flag is true: search (case-insensitive substring of the name,
@@ -102,6 +103,7 @@ async def list_servers(
                 page_size,
                 search,
                 registry_name,
+                cursor_entry_id,
             ),
         )
         return [ListServersRow(*row) for row in await cur.fetchall()]
@@ -114,8 +116,8 @@ async def list_server_versions(
     registry_name: str,
     server_name: str,
 ) -> list[ListServerVersionsRow]:
-    """Every version of one server as the registry serves it (from the source with the lowest
-    position that has the name), newest first; include_deleted keeps DELETED versions.
+    """Every version of one server as the registry serves it (from the source chosen as the header
+    says), newest first; include_deleted keeps DELETED versions.
     """
     async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
         await cur.execute(LIST_SERVER_VERSIONS, (include_deleted, registry_name, server_name))

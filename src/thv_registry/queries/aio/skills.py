@@ -45,6 +45,7 @@ async def list_skills(
     registry_name: str,
     by_name: bool,
     name: str | None,
+    cursor_entry_id: uuid.UUID,
 ) -> list[ListSkillsRow]:
     """One page of skill versions of a registry after the cursor, in listing order. Filters, each
     on when its by_* flag is true (booleans, not "parameter IS NULL" tests, for the reason
@@ -73,6 +74,7 @@ async def list_skills(
                 registry_name,
                 by_name,
                 name,
+                cursor_entry_id,
             ),
         )
         return [ListSkillsRow(*row) for row in await cur.fetchall()]
