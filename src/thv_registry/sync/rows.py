@@ -1,12 +1,13 @@
 """Rows for the writer's one COPY: every changed version, decoded once, as rows of one
 staging table ``stage`` whose ``kind`` says which target table a row is for.
 
-A row is ``(kind, entry_id, version, position, sort_key, arr, t1 .. t12)``: the text columns
-``t1..t12`` carry each kind's fields in the order :mod:`thv_registry.sync.writer` reads them
-(cast there to jsonb or an enum), ``arr`` a text array (icon sizes, allowed tools). Rows are
-made while COPY sends them, one entry decoded at a time, so a first sync of a large file never
-holds its rows or its models all at once. JSON columns hold the wire JSON of the registry models
-(camelCase), which the store decodes again.
+A row is ``(kind, version_id, entry_id, version, position, sort_key, arr, t1 .. t12)``.
+``version_id`` is known before the write (the stored one, or a new uuid4), so detail rows need
+no join to find their version; the text columns ``t1..t12`` carry each kind's fields in the
+order :mod:`thv_registry.sync.writer` reads them (cast there to jsonb or an enum), ``arr`` a
+text array (icon sizes, allowed tools). Rows are made while COPY sends them, one entry decoded
+at a time, so a first sync of a large file never holds its rows or its models all at once.
+JSON columns hold the wire JSON of the registry models (camelCase), which the store decodes.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ __all__ = ["Changed", "COLUMNS", "TEXTS", "stage_rows"]
 Row = tuple[Any, ...]
 TEXTS = 12  #: t1 .. t12
 COLUMNS = (
-    "kind text, entry_id uuid, version text, position integer, sort_key bytea, arr text[], "
-    + ", ".join(f"t{i} text" for i in range(1, TEXTS + 1))
+    "kind text, version_id uuid, entry_id uuid, version text, position integer, sort_key bytea,"
+    " arr text[], " + ", ".join(f"t{i} text" for i in range(1, TEXTS + 1))
 )
 _encode = msgspec.json.Encoder().encode
 
@@ -35,8 +36,9 @@ class Changed:
     """The versions to (re)write: servers and skills, each with its entry id."""
 
     def __init__(self) -> None:
-        self.servers: list[tuple[uuid.UUID, ServerEntry]] = []
-        self.skills: list[tuple[uuid.UUID, SkillEntry]] = []
+        #: (version id, entry id, entry)
+        self.servers: list[tuple[uuid.UUID, uuid.UUID, ServerEntry]] = []
+        self.skills: list[tuple[uuid.UUID, uuid.UUID, SkillEntry]] = []
 
     def __len__(self) -> int:
         return len(self.servers) + len(self.skills)
@@ -52,25 +54,27 @@ def _tag(struct: Any) -> str:
 
 def _row(
     kind: str,
-    eid: uuid.UUID,
+    ids: tuple[uuid.UUID, uuid.UUID],
     version: str,
     texts: tuple[Any, ...],
     position: int | None = None,
     sort_key: bytes | None = None,
     arr: list[str] | None = None,
 ) -> Row:
-    return (kind, eid, version, position, sort_key, arr, *texts) + (None,) * (TEXTS - len(texts))
+    pad = (None,) * (TEXTS - len(texts))
+    return (kind, *ids, version, position, sort_key, arr, *texts, *pad)
 
 
 def stage_rows(changes: Changed) -> Iterator[Row]:
     """Every staging row of the changed versions."""
-    for eid, entry in changes.servers:
+    for vid, eid, entry in changes.servers:
+        ids = (vid, eid)
         d = entry.decode()
         v = d.version
         key = version_sort_key(v)
         yield _row(
             "version",
-            eid,
+            ids,
             v,
             (d.title, d.description, "ACTIVE", entry.content_sha256),
             sort_key=key,
@@ -78,7 +82,7 @@ def stage_rows(changes: Changed) -> Iterator[Row]:
         repo = d.repository
         yield _row(
             "mcp_server",
-            eid,
+            ids,
             v,
             (
                 d.website_url,
@@ -94,7 +98,7 @@ def stage_rows(changes: Changed) -> Iterator[Row]:
             t = p.transport
             yield _row(
                 "package",
-                eid,
+                ids,
                 v,
                 (
                     p.registry_type,
@@ -114,21 +118,22 @@ def stage_rows(changes: Changed) -> Iterator[Row]:
             )
         for position, r in enumerate(d.remotes or ()):
             yield _row(
-                "remote", eid, v, (_tag(r), r.url, _json(r.headers), _json(r.variables)), position
+                "remote", ids, v, (_tag(r), r.url, _json(r.headers), _json(r.variables)), position
             )
         for position, i in enumerate(d.icons or ()):
             theme = i.theme.upper() if i.theme else None
-            yield _row("icon", eid, v, (i.src, i.mime_type, theme), position, arr=i.sizes)
-    for eid, k in changes.skills:
+            yield _row("icon", ids, v, (i.src, i.mime_type, theme), position, arr=i.sizes)
+    for vid, eid, k in changes.skills:
+        ids = (vid, eid)
         s = k.decode()
         v = s.version
         key = version_sort_key(v)
         yield _row(
-            "version", eid, v, (s.title, s.description, k.status, k.content_sha256), sort_key=key
+            "version", ids, v, (s.title, s.description, k.status, k.content_sha256), sort_key=key
         )
         yield _row(
             "skill",
-            eid,
+            ids,
             v,
             (
                 s.namespace,
@@ -144,8 +149,8 @@ def stage_rows(changes: Changed) -> Iterator[Row]:
         oci = git = 0
         for sp in s.packages or ():
             if sp.registry_type == "oci":
-                yield _row("skill_oci", eid, v, (sp.identifier, sp.digest, sp.media_type), oci)
+                yield _row("skill_oci", ids, v, (sp.identifier, sp.digest, sp.media_type), oci)
                 oci += 1
             else:
-                yield _row("skill_git", eid, v, (sp.url, sp.ref, sp.commit, sp.subfolder), git)
+                yield _row("skill_git", ids, v, (sp.url, sp.ref, sp.commit, sp.subfolder), git)
                 git += 1

@@ -38,11 +38,10 @@ __all__ = ["WriteResult", "write"]
 
 Key = tuple[str, str]  #: (entry_type, name)
 
-_JOIN = "JOIN entry_version v ON v.entry_id = s.entry_id AND v.version = s.version"
 _UPSERT_VERSIONS = """
-INSERT INTO entry_version AS v (entry_id, version, title, description, status, version_sort_key,
-                                content_sha256)
-SELECT entry_id, version, t1, t2, t3::version_status, sort_key, t4
+INSERT INTO entry_version AS v (id, entry_id, version, title, description, status,
+                                version_sort_key, content_sha256)
+SELECT version_id, entry_id, version, t1, t2, t3::version_status, sort_key, t4
   FROM stage WHERE kind = 'version'
 ON CONFLICT (entry_id, version) DO UPDATE SET
     title = EXCLUDED.title,
@@ -60,37 +59,37 @@ INSERTS: dict[str, str] = {
     "mcp_server": """
 INSERT INTO mcp_server (version_id, website, schema_url, repository_url, repository_type,
                         repository_id, repository_subfolder, server_meta)
-SELECT v.id, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb
-  FROM stage s {join} WHERE s.kind = 'mcp_server'""",
+SELECT s.version_id, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb
+  FROM stage s WHERE s.kind = 'mcp_server'""",
     "package": """
 INSERT INTO mcp_server_package (server_id, position, registry_type, pkg_registry_url,
     pkg_identifier, pkg_version, sha256_hash, runtime_hint, runtime_arguments,
     package_arguments, env_vars, transport, transport_url, transport_headers)
-SELECT v.id, s.position, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb, s.t8::jsonb,
+SELECT s.version_id, s.position, s.t1, s.t2, s.t3, s.t4, s.t5, s.t6, s.t7::jsonb, s.t8::jsonb,
        s.t9::jsonb, s.t10::transport_type, s.t11, s.t12::jsonb
-  FROM stage s {join} WHERE s.kind = 'package'""",
+  FROM stage s WHERE s.kind = 'package'""",
     "remote": """
 INSERT INTO mcp_server_remote (server_id, position, transport, transport_url,
                                transport_headers, transport_variables)
-SELECT v.id, s.position, s.t1::transport_type, s.t2, s.t3::jsonb, s.t4::jsonb
-  FROM stage s {join} WHERE s.kind = 'remote'""",
+SELECT s.version_id, s.position, s.t1::transport_type, s.t2, s.t3::jsonb, s.t4::jsonb
+  FROM stage s WHERE s.kind = 'remote'""",
     "icon": """
 INSERT INTO mcp_server_icon (server_id, position, source_uri, mime_type, sizes, theme)
-SELECT v.id, s.position, s.t1, s.t2, s.arr, s.t3::icon_theme
-  FROM stage s {join} WHERE s.kind = 'icon'""",
+SELECT s.version_id, s.position, s.t1, s.t2, s.arr, s.t3::icon_theme
+  FROM stage s WHERE s.kind = 'icon'""",
     "skill": """
 INSERT INTO skill (version_id, namespace, license, compatibility, allowed_tools, repository,
                    icons, metadata, extension_meta)
-SELECT v.id, s.t1, s.t2, s.t3, s.arr, s.t4::jsonb, s.t5::jsonb, s.t6::jsonb, s.t7::jsonb
-  FROM stage s {join} WHERE s.kind = 'skill'""",
+SELECT s.version_id, s.t1, s.t2, s.t3, s.arr, s.t4::jsonb, s.t5::jsonb, s.t6::jsonb, s.t7::jsonb
+  FROM stage s WHERE s.kind = 'skill'""",
     "skill_oci": """
 INSERT INTO skill_oci_package (skill_id, position, identifier, digest, media_type)
-SELECT v.id, s.position, s.t1, s.t2, s.t3
-  FROM stage s {join} WHERE s.kind = 'skill_oci'""",
+SELECT s.version_id, s.position, s.t1, s.t2, s.t3
+  FROM stage s WHERE s.kind = 'skill_oci'""",
     "skill_git": """
 INSERT INTO skill_git_package (skill_id, position, url, ref, commit_sha, subfolder)
-SELECT v.id, s.position, s.t1, s.t2, s.t3, s.t4
-  FROM stage s {join} WHERE s.kind = 'skill_git'""",
+SELECT s.version_id, s.position, s.t1, s.t2, s.t3, s.t4
+  FROM stage s WHERE s.kind = 'skill_git'""",
 }
 
 _CURRENT = """
@@ -109,9 +108,7 @@ RETURNING entry_type::text, name, id
 """
 #: the detail rows of changed versions go (their children cascade) before the new ones come
 _DROP_DETAILS = """
-DELETE FROM {table} d USING stage s, entry_version v
- WHERE s.kind = 'version' AND v.entry_id = s.entry_id AND v.version = s.version
-   AND d.version_id = v.id
+DELETE FROM {table} d USING stage s WHERE s.kind = 'version' AND d.version_id = s.version_id
 """
 _DELETE_VANISHED = """
 UPDATE entry_version SET status = 'DELETED', status_message = NULL,
@@ -200,7 +197,7 @@ async def write(
             old = have.get(version)
             if old and old.sha == entry.content_sha256 and old.status != "DELETED":
                 continue
-            into.append((entries[key], entry))
+            into.append((old.id if old else uuid.uuid4(), entries[key], entry))
     changed = len(changes)
 
     vanished = [
@@ -271,4 +268,4 @@ async def _apply_stages(conn: AsyncConnection[Any], changes: Changed) -> None:
         await conn.execute(sql.SQL(_DROP_DETAILS).format(table=sql.Identifier("skill")))
     for kind, insert in INSERTS.items():
         if kind in kinds:
-            await conn.execute(insert.format(join=_JOIN))
+            await conn.execute(insert)
