@@ -9,8 +9,10 @@ first (:mod:`thv_registry.registry.semver`; non-semver versions below, by public
 cursors are keyset positions in that order (:mod:`thv_registry.registry.cursor`), so a cursor
 whose row has gone since continues after it.
 
-A server name found in several sources of a registry is served entirely from the source with
-the lowest position. Deleted versions are left out of lists unless asked for; a direct GET of
+A server name found in several sources of a registry is served entirely from one of them: the
+lowest position where it has a version that is not deleted, else the lowest position (so a name
+that leaves the first source is served from the next); a cursor continues a name only from the
+entry it came from, so a walk never mixes two sources for one name. Deleted versions are left out of lists unless asked for; a direct GET of
 a version answers it whatever its status. The latest version is the entry's latest pointer,
 which the sync writer sets with :func:`thv_registry.registry.semver.latest_of`.
 """
