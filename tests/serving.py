@@ -110,6 +110,7 @@ def serve_config(
         "server": {
             "address": "127.0.0.1:0",
             "internalAddress": "127.0.0.1:0",
+            "syncPollInterval": "2s",  # a failed first sync is retried soon
             **(server or {}),
         },
     }
