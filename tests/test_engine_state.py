@@ -26,6 +26,7 @@ from thv_registry.errors import (
 from thv_registry.migrations import Migrator, Source, Up
 from thv_registry.migrations.engine.lock import lock_key
 from thv_registry.migrations.engine.model import (
+    HistoryDirection,
     HistoryEntry,
     Migration,
     MigrationFile,
@@ -261,9 +262,9 @@ def test_dirty_left_by_golang_migrate_reverting_is_read_from_our_last_row() -> N
     """Our history ended at 2 and golang-migrate left 1 dirty: it was reverting 2 (to 1)."""
     now = datetime.now(UTC)
     history = [
-        HistoryEntry(0, "", "baseline", None, None, now, now),
-        HistoryEntry(1, "a", "up", "s1", 1, now, now),
-        HistoryEntry(2, "b", "up", "s2", 2, now, now),
+        HistoryEntry(0, "", HistoryDirection.BASELINE, None, None, now, now),
+        HistoryEntry(1, "a", HistoryDirection.UP, "s1", 1, now, now),
+        HistoryEntry(2, "b", HistoryDirection.UP, "s2", 2, now, now),
     ]
     migrations = [
         Migration(v, n, MigrationFile(f"m/{v:06d}_{n}.up.sql", Path("x")), None)
