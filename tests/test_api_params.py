@@ -82,6 +82,25 @@ def test_bad_list_parameter_is_400(api: Served, query: str, words: tuple[str, ..
     assert_error(get(api[0], f"{API}/servers?{query}"), 400, *words)
 
 
+@pytest.mark.parametrize(
+    ("search", "names"),
+    [
+        ("r_s", {"com.example/under_score"}),
+        ("_", {"com.example/under_score"}),
+        ("%", set()),
+        ("\\", set()),
+        ("ALPHA", {"io.github.example/alpha"}),
+        ("gamma title", {"com.example/gamma"}),
+    ],
+)
+def test_search_matches_literally_and_ignores_case(
+    api: Served, search: str, names: set[str]
+) -> None:
+    response = get(api[0], f"{API}/servers?search={quote(search, safe='')}")
+    assert response.status_code == 200, response.text
+    assert {s["server"]["name"] for s in response.json()["servers"]} == names
+
+
 def test_updated_since_filters_by_rfc_3339_time(api: Served) -> None:
     everything = get(api[0], f"{API}/servers?limit=100").json()["metadata"]["count"]
     for value, expected in (
