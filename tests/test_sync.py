@@ -551,3 +551,29 @@ def test_a_write_the_database_refuses_rolls_back_and_is_recorded(
     assert versions(db) == before  # B's rows went with the rolled-back transaction
     st = sync_status(db)
     assert (st["sync_status"], st["attempt_count"]) == ("FAILED", 1)
+
+
+def test_replicas_reconcile_one_at_a_time(db: TestDatabase, tmp_path: Path) -> None:
+    """Reconciliations take a transaction-level advisory lock: replicas starting together
+    re-link registries one after the other (concurrent DELETE + INSERT of the same links would
+    hit the key), and all of them succeed."""
+    from thv_registry.sync.reconcile import RECONCILE_LOCK_KEY
+
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+    conf = settings({"local": path, "other": path}, {"default": ("local", "other")})
+
+    async def body(pool: AsyncConnectionPool[Any]) -> None:
+        services = [SyncService(pool, conf) for _ in range(4)]
+        for _ in range(3):  # on an empty database, then with everything there
+            await asyncio.gather(*(s.reconcile() for s in services))
+        async with pool.connection() as holder:
+            await holder.set_autocommit(True)
+            await holder.execute("SELECT pg_advisory_lock(%s)", (RECONCILE_LOCK_KEY,))
+            waiting = asyncio.create_task(services[0].reconcile())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # waits for the lock
+            await holder.execute("SELECT pg_advisory_unlock(%s)", (RECONCILE_LOCK_KEY,))
+            await asyncio.wait_for(waiting, 5)
+
+    with_pool(db, body)
+    assert db.query("SELECT count(*) FROM registry_source") == [(2,)]

@@ -57,6 +57,10 @@ WHERE source.creation_type = 'CONFIG'
        EXCLUDED.sync_schedule, EXCLUDED.claims)
 RETURNING id
 """
+#: one reconciliation at a time: replicas starting together would otherwise re-link the same
+#: registry concurrently (a key violation); an arbitrary constant distinct from the migration lock
+RECONCILE_LOCK_KEY = 0x7468_7672_7263_6E31  # "thvrrcn1"
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _SOURCE_ID = "SELECT id, creation_type::text FROM source WHERE name = %s"
 _PROPAGATE_CLAIMS = """
 UPDATE registry_entry e SET claims = s.claims, updated_at = now()
@@ -116,6 +120,7 @@ async def reconcile(conn: AsyncConnection[Any], settings: SyncSettings) -> dict[
     """Write the config's sources and registries in one transaction; return source ids."""
     ids: dict[str, uuid.UUID] = {}
     async with conn.transaction():
+        await conn.execute(_LOCK, (RECONCILE_LOCK_KEY,))
         for source in settings.sources:
             schedule = source.sync_policy.interval if source.sync_policy else None
             params = {
