@@ -324,3 +324,15 @@ def test_a_database_failure_is_a_json_500_without_details(
         process.stop()
         assert process.proc.returncode == 0
     assert "internal error answering GET" in process.stderr
+
+
+def test_a_config_source_named_like_an_api_source_exits_3(
+    setup: dict[str, Any], database: TestDatabase
+) -> None:
+    _migrated(setup)
+    _execute(database, "INSERT INTO source (name, source_type, creation_type) "
+                       "VALUES ('local', 'managed', 'API')")  # fmt: skip
+    done = _serve_cli(setup)
+    assert done.returncode == 3, done.stderr
+    assert "'local'" in done.stderr and "created through the API" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr

@@ -188,5 +188,15 @@ def _run(settings: Settings, options: Any) -> None:
             loop.add_signal_handler(signum, on_signal, signum)
         await serve(settings, options, stop)
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
+    from thv_registry.sync import ReconcileConflict
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    except ReconcileConflict as exc:  # the library's data, worded for the command line
+        where = settings.path or "The configuration"
+        raise ConfigError(
+            f"Cannot serve with {where}: {exc}; nothing was served.",
+            hint=f"Give the {exc.kind} another name in {where}: names of sources and registries "
+            "created through the API are theirs.",
+        ) from exc
