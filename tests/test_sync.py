@@ -577,3 +577,29 @@ def test_replicas_reconcile_one_at_a_time(db: TestDatabase, tmp_path: Path) -> N
 
     with_pool(db, body)
     assert db.query("SELECT count(*) FROM registry_source") == [(2,)]
+
+
+def test_a_removed_source_an_api_registry_uses_is_refused(db: TestDatabase, tmp_path: Path) -> None:
+    from thv_registry.sync import SourceInUse
+
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+    sync_once(db, settings({"local": path, "gone": path}), source="gone")
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO registry (name, creation_type) VALUES ('mine', 'API');"
+            " INSERT INTO registry_source (registry_id, source_id, position)"
+            " SELECT r.id, s.id, 0 FROM registry r, source s WHERE r.name = 'mine'"
+            " AND s.name = 'gone'"
+        )
+
+    async def body(pool: AsyncConnectionPool[Any]) -> None:
+        with pytest.raises(SourceInUse) as caught:
+            await SyncService(pool, settings({"local": path})).reconcile()
+        assert (caught.value.source, caught.value.registry) == ("gone", "mine")
+
+    with_pool(db, body)
+    assert sorted(db.query("SELECT name FROM source")) == [("gone",), ("local",)]
+    assert db.query(
+        "SELECT count(*) FROM registry_entry e JOIN source s ON s.id = e.source_id"
+        " WHERE s.name = 'gone'"
+    ) == [(1,)]

@@ -26,11 +26,18 @@ from thv_registry.sync.coordinator import run_loop
 from thv_registry.sync.errors import SyncError, UnknownSource
 from thv_registry.sync.file_source import Fetched, fetch
 from thv_registry.sync.gcpause import gc_paused
-from thv_registry.sync.reconcile import SYNCED_KINDS, ReconcileConflict, reconcile
+from thv_registry.sync.reconcile import SYNCED_KINDS, ReconcileConflict, SourceInUse, reconcile
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import DEFAULT_MAX_META_SIZE, filter_hash, parse
 
-__all__ = ["SyncService", "SyncOutcome", "SyncError", "ReconcileConflict", "UnknownSource"]
+__all__ = [
+    "SyncService",
+    "SyncOutcome",
+    "SyncError",
+    "ReconcileConflict",
+    "SourceInUse",
+    "UnknownSource",
+]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import FilterSpec
 
-__all__ = ["ReconcileConflict", "reconcile", "SYNCED_KINDS"]
+__all__ = ["ReconcileConflict", "SourceInUse", "reconcile", "SYNCED_KINDS"]
 
 #: the source kinds this edition syncs
 SYNCED_KINDS = frozenset({"file"})
@@ -38,6 +38,18 @@ class ReconcileConflict(Exception):
         )
         self.kind = kind
         self.name = name
+
+
+class SourceInUse(Exception):
+    """A config source left the config but a registry created through the API still uses it."""
+
+    def __init__(self, source: str, registry: str) -> None:
+        super().__init__(
+            f"the source {source!r} is no longer in the config, but the registry {registry!r}"
+            " (created through the API) still uses it"
+        )
+        self.source = source
+        self.registry = registry
 
 
 _UPSERT_SOURCE = """
@@ -82,6 +94,12 @@ SELECT %(registry)s, t.source_id, t.position - 1
 """
 _DROP_REGISTRIES = """
 DELETE FROM registry WHERE creation_type = 'CONFIG' AND NOT (name = ANY(%s::text[]))
+"""
+_STILL_USED = """
+SELECT s.name, r.name FROM source s
+  JOIN registry_source rs ON rs.source_id = s.id JOIN registry r ON r.id = rs.registry_id
+ WHERE s.creation_type = 'CONFIG' AND NOT (s.name = ANY(%s::text[]))
+ ORDER BY s.name, r.name LIMIT 1
 """
 _DROP_SOURCES = """
 DELETE FROM source WHERE creation_type = 'CONFIG' AND NOT (name = ANY(%s::text[]))
@@ -151,5 +169,8 @@ async def reconcile(conn: AsyncConnection[Any], settings: SyncSettings) -> dict[
             await conn.execute(_UNLINK, link)
             await conn.execute(_LINK, link)
         await conn.execute(_DROP_REGISTRIES, ([r.name for r in settings.registries],))
+        cur = await conn.execute(_STILL_USED, (list(ids),))
+        if used := await cur.fetchone():
+            raise SourceInUse(used[0], used[1])
         await conn.execute(_DROP_SOURCES, (list(ids),))
     return ids
