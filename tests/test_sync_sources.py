@@ -130,15 +130,17 @@ def test_the_sample_registry_is_valid_and_serves_with_its_settings(database: Tes
 
     outcome = with_pool(database, body)
     assert outcome.result == "synced", outcome.message
-    latest = dict(
-        database.query(
-            "SELECT e.name, l.version FROM latest_entry_version l"
-            " JOIN registry_entry e ON e.id = l.entry_id"
-        )
+    rows = database.query(
+        "SELECT e.name, l.version FROM latest_entry_version l"
+        " JOIN registry_entry e ON e.id = l.entry_id"
     )
+    latest = {str(name): str(version) for name, version in rows}
     assert latest["io.github.microsoft/playwright-mcp"] == "0.0.86"  # not the pre-release
-    assert database.query("SELECT count(*) FROM mcp_server_icon")[0][0] >= len(parsed.servers)
-    assert database.query("SELECT count(*) FROM mcp_server_remote")[0][0] >= 1
+    [(icons, remotes)] = database.query(
+        "SELECT (SELECT count(*) FROM mcp_server_icon), (SELECT count(*) FROM mcp_server_remote)"
+    )
+    assert isinstance(icons, int) and icons >= len(parsed.servers)
+    assert isinstance(remotes, int) and remotes >= 1
     assert database.query("SELECT count(*) FROM skill")[0][0] == len(parsed.skills)
 
 
