@@ -178,7 +178,7 @@ def main() -> None:
         dsn = args.dsn
         info = psycopg.conninfo.conninfo_to_dict(dsn)
         params = ConnectionParams(
-            str(info.get("host", "127.0.0.1")), int(info.get("port", 5432)),
+            str(info.get("host", "127.0.0.1")), int(str(info.get("port") or 5432)),
             str(info.get("user", "postgres")), str(info["dbname"]), "disable",
         )  # fmt: skip
     try:
