@@ -22,6 +22,7 @@ transaction (:func:`write` must run inside one) and the sync status.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from thv_registry.sync.upstream import UpstreamData
 __all__ = ["WriteResult", "write"]
 
 Key = tuple[str, str]  #: (entry_type, name)
+YIELD_EVERY = 1000  #: staging rows made between two turns of the event loop
 
 _UPSERT_VERSIONS = """
 INSERT INTO entry_version AS v (id, entry_id, version, title, description, status,
@@ -257,9 +259,11 @@ async def _apply_stages(conn: AsyncConnection[Any], changes: Changed) -> None:
     await conn.execute(f"CREATE TEMP TABLE stage ({COLUMNS}) ON COMMIT DROP")
     kinds: set[str] = set()
     async with conn.cursor().copy("COPY stage FROM STDIN") as copy:
-        for row in stage_rows(changes):
+        for n, row in enumerate(stage_rows(changes), 1):
             kinds.add(row[0])
             await copy.write_row(row)
+            if n % YIELD_EVERY == 0:  # making rows is CPU work: let requests be served between
+                await asyncio.sleep(0)
     await conn.execute("ANALYZE stage")
     await conn.execute(_UPSERT_VERSIONS)
     if changes.servers:
