@@ -602,3 +602,18 @@ def test_a_removed_source_an_api_registry_uses_is_refused(db: TestDatabase, tmp_
         "SELECT count(*) FROM registry_entry e JOIN source s ON s.id = e.source_id"
         " WHERE s.name = 'gone'"
     ) == [(1,)]
+
+
+def test_latest_among_non_semver_versions_is_the_last_seen(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    path = write_registry(tmp_path / "r.json", [server(A, "zzz")])
+    conf = settings({"local": path})
+    sync_once(db, conf)
+    assert latest(db) == {A: "zzz"}
+    write_registry(path, [server(A, "zzz"), server(A, "aaa")])
+    sync_once(db, conf)
+    assert latest(db) == {A: "aaa"}  # first seen later, although "zzz" sorts after it
+    write_registry(path, [server(A, "zzz"), server(A, "aaa"), server(A, "0.1.0")])
+    sync_once(db, conf)
+    assert latest(db) == {A: "0.1.0"}  # any semver version above every non-semver one

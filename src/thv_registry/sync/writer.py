@@ -23,6 +23,7 @@ transaction (:func:`write` must run inside one) and the sync status.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ SELECT s.version_id, s.position, s.t1, s.t2, s.t3, s.t4
 
 _CURRENT = """
 SELECT e.entry_type::text, e.name, e.id, v.id, v.version, v.content_sha256, v.status::text,
-       l.version
+       v.published_at, l.version
   FROM registry_entry e
   LEFT JOIN entry_version v ON v.entry_id = e.id
   LEFT JOIN latest_entry_version l ON l.entry_id = e.id
@@ -150,6 +151,7 @@ class _Version:
     id: uuid.UUID
     sha: str | None
     status: str
+    published_at: datetime.datetime
 
 
 async def write(
@@ -164,12 +166,12 @@ async def write(
     current: dict[Key, dict[str, _Version]] = defaultdict(dict)
     old_latest: dict[Key, str | None] = {}
     cur = await conn.execute(_CURRENT, (source_id,))
-    for etype, name, eid, vid, version, sha, status, latest in await cur.fetchall():
+    for etype, name, eid, vid, version, sha, status, published, latest in await cur.fetchall():
         key = (etype, name)
         entries[key] = eid
         old_latest[key] = latest
         if vid is not None:
-            current[key][version] = _Version(vid, sha, status)
+            current[key][version] = _Version(vid, sha, status, published)
 
     wanted: dict[Key, dict[str, Any]] = defaultdict(dict)
     for s in data.servers:
@@ -213,10 +215,14 @@ async def write(
     set_versions: list[str] = []
     drop_ids: list[uuid.UUID] = []
     touch: list[tuple[uuid.UUID, str]] = []
+    now = datetime.datetime.now(datetime.UTC)  # a version first seen now is the newest published
     for key in set(entries) | set(wanted):
         versions = wanted.get(key, {})
         live = [v for v, e in versions.items() if _status(e) != "DELETED"]
-        new = latest_of(live)
+        first_seen: dict[str, datetime.datetime] = defaultdict(
+            lambda: now, {v: old.published_at for v, old in current.get(key, {}).items()}
+        )
+        new = latest_of(live, published_at=first_seen.__getitem__)
         previous = old_latest.get(key)
         if new == previous:
             continue
