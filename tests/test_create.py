@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -146,10 +147,54 @@ def test_cli_refusals(tmp_path: Path, cli_env: dict[str, str]) -> None:
     missing = run_cli("migrate", "create", "x", env=cli_env, cwd=tmp_path)
     assert missing.returncode == ExitCode.SOURCE
     assert str(tmp_path / "database" / "migrations") in missing.stderr
-    assert "pass --dir or --migrations-dir (THV_REGISTRY_MIGRATIONS_DIR)" in missing.stderr
+    assert "pass --migrations-dir DIR (THV_REGISTRY_MIGRATIONS_DIR)" in missing.stderr
+    assert not (tmp_path / "database").exists()  # the default directory is never made up
     assert "Traceback" not in missing.stderr
 
     bad = run_cli("migrate", "create", "Add-Claims", "--dir", tmp_path, env=cli_env, cwd=tmp_path)
     assert bad.returncode == ExitCode.USAGE
     assert "Try 'add_claims'" in bad.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_timestamp_format(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 5, 10, 15, 30, tzinfo=UTC)
+    first = create_migration(tmp_path, "a", format="timestamp", now=now)
+    assert first.up.name == "20261205101530_a.up.sql"
+    # a second one in the same second (or a clock behind the files) still gets a higher version
+    second = create_migration(tmp_path, "b", format="timestamp", now=now)
+    assert second.version == 20261205101531
+    # a sequential set switched to timestamps continues above it
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    touch(seq, "000001_a.up.sql", "000001_a.down.sql")
+    assert next_version(seq, "timestamp", now=now) == 20261205101530
+    assert next_version(seq) == 2
+
+
+def test_create_directory_when_asked(tmp_path: Path) -> None:
+    created = create_migration(tmp_path / "a" / "b", "x", create_directory=True)
+    assert created.up == tmp_path / "a" / "b" / "000001_x.up.sql" and created.down.is_file()
+
+
+def test_cli_format_timestamp_and_new_directory(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    before = int(datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
+    done = run_cli(
+        "migrate", "create", "add_x", "--format", "timestamp", "--migrations-dir", "new/dir",
+        "-o", "json", env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    after = int(datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
+    assert before <= created["version"] <= after
+    assert created["up"] == f"new/dir/{created['version']}_add_x.up.sql"
+    assert (tmp_path / created["down"]).is_file()
+    # --dir is the same option; the env var names the directory too
+    env = {**cli_env, "THV_REGISTRY_MIGRATIONS_DIR": str(tmp_path / "from_env")}
+    seq = run_cli("migrate", "create", "add_y", env=env, cwd=tmp_path)
+    assert seq.returncode == 0, seq.stderr
+    assert (tmp_path / "from_env" / "000001_add_y.up.sql").is_file()
+    help_text = run_cli("migrate", "create", "--help", env=cli_env, cwd=tmp_path).stdout
+    assert "--migrations-dir, --dir" in help_text and "timestamp" in help_text
+    bad = run_cli("migrate", "create", "x", "--format", "unix", env=cli_env, cwd=tmp_path)
+    assert bad.returncode == ExitCode.USAGE and "'unix' is not one of" in bad.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from thv_registry.cli.context import AppContext, global_options
+from thv_registry.cli.context import AppContext, HelpGroup, global_options
 from thv_registry.cli.migrate import migrate
 from thv_registry.cli.output import one_paragraph, report_failure
 from thv_registry.errors import ExitCode, ThvError
@@ -23,7 +23,7 @@ PROG_NAME = "thv-registry-api"
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
-class RootGroup(click.Group):
+class RootGroup(HelpGroup):
     """A click group that maps every failure to a message and an exit code, once."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -69,10 +69,28 @@ def describe_failure(exc: Exception) -> tuple[int, str]:
     )
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: the same line as the ``version`` command (metadata read only when asked)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from thv_registry import __version__
+
+    click.echo(f"{PROG_NAME} {__version__}")
+    ctx.exit(0)
+
+
 @click.group(
     cls=RootGroup,
     name=PROG_NAME,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_print_version,
+    help="Print the version and exit.",
 )
 @global_options
 @click.pass_context

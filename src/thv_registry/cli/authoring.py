@@ -106,18 +106,31 @@ def _n(count: int, word: str) -> str:
 @click.command("create", short_help="Create the next NNNNNN_name.up.sql / .down.sql pair.")
 @click.argument("name")
 @click.option(
+    "--migrations-dir",
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to create the files in. Default: --migrations-dir "
-    "(THV_REGISTRY_MIGRATIONS_DIR), else ./database/migrations.",
+    envvar="THV_REGISTRY_MIGRATIONS_DIR",
+    help="Directory to create the files in (created if it does not exist; --dir is the same "
+    "option). Default: ./database/migrations, which must exist. "
+    "[env: THV_REGISTRY_MIGRATIONS_DIR]",
 )
-@migrations_dir_option
+@click.option(
+    "--format",
+    "version_format",
+    type=click.Choice(["sequential", "timestamp"]),
+    default="sequential",
+    show_default=True,
+    help="Version numbers: sequential (highest + 1, six digits: 000010_name) or timestamp "
+    "(UTC YYYYMMDDHHMMSS: 20261205101530_name), as golang-migrate's -seq and -format.",
+)
 @output_option
 @global_options
 @pass_app
-def create_command(app: AppContext, name: str, directory: Path | None, output: str | None) -> None:
-    """Create NAME's up and down files, numbered one above the highest existing version.
+def create_command(
+    app: AppContext, name: str, directory: Path | None, version_format: str, output: str | None
+) -> None:
+    """Create NAME's up and down files, numbered after the highest existing version.
 
     NAME is lowercase letters, digits and underscores, starting with a letter (at most 60
     characters), e.g. add_claims. Existing files are never overwritten.
@@ -125,7 +138,12 @@ def create_command(app: AppContext, name: str, directory: Path | None, output: s
     from thv_registry.migrations.tools.create import create_migration
 
     target = directory or app.migrations_dir or DEFAULT_DIR
-    created = create_migration(target, name)
+    created = create_migration(
+        target,
+        name,
+        format="timestamp" if version_format == "timestamp" else "sequential",
+        create_directory=target is not DEFAULT_DIR,  # named by the user: make it
+    )
     if wants_json(app, output):
         fields = {"event": "created", "version": created.version, "name": created.name}
         click.echo(json.dumps({**fields, "up": str(created.up), "down": str(created.down)}))

@@ -33,6 +33,7 @@ __all__ = [
     "lock_options",
     "lock_wait_option",
     "global_options",
+    "HelpGroup",
 ]
 
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -130,6 +131,16 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+class HelpGroup(click.Group):
+    """A group that, run without a subcommand, prints its help and exits 0 (as git does)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:

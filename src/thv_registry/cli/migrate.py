@@ -12,6 +12,7 @@ import click
 
 from thv_registry.cli.context import (
     AppContext,
+    HelpGroup,
     config_option,
     global_options,
     lock_options,
@@ -39,7 +40,7 @@ DOWN_NEEDS_STEPS = (
 )
 
 
-@click.group("migrate", short_help="Apply or revert database schema migrations.")
+@click.group("migrate", cls=HelpGroup, short_help="Apply or revert database schema migrations.")
 def migrate() -> None:
     """Apply or revert the database schema migrations (golang-migrate compatible).
 

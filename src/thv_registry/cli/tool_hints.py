@@ -61,8 +61,8 @@ def tool_hint(exc: ThvError) -> str | None:
         )
     if isinstance(exc, NoMigrationsDirectory):
         return (
-            "Run from the repository root (where database/migrations is), or pass --dir or "
-            "--migrations-dir (THV_REGISTRY_MIGRATIONS_DIR)."
+            "Run from the repository root (where database/migrations is), or pass "
+            "--migrations-dir DIR (THV_REGISTRY_MIGRATIONS_DIR), which is created if missing."
         )
     return None
 

@@ -1,4 +1,8 @@
-"""Create the next migration pair: ``NNNNNN_name.up.sql`` and ``.down.sql``, numbered max + 1.
+"""Create the next migration pair: ``NNNNNN_name.up.sql`` and ``.down.sql``.
+
+Two numbering formats, as golang-migrate's ``create -seq`` / ``-format``: ``sequential`` (max + 1,
+six digits at least) and ``timestamp`` (the UTC time as ``YYYYMMDDHHMMSS``, golang-migrate's
+``20060102150405`` layout; max + 1 when that time is not above the highest version).
 
 Both files are created with ``O_EXCL`` (an existing file is never overwritten); when the second
 cannot be created the first is removed again, so a failure leaves the directory as it was.
@@ -9,12 +13,21 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from thv_registry.errors import NoMigrationsDirectory, SourceError, UsageError
 from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, MAX_VERSION
 
-__all__ = ["CreatedMigration", "create_migration", "next_version", "validate_name", "NAME_RULE"]
+__all__ = [
+    "CreatedMigration", "create_migration", "next_version", "validate_name", "NAME_RULE",
+    "FORMATS", "Format",
+]  # fmt: skip
+
+Format = Literal["sequential", "timestamp"]
+FORMATS: tuple[Format, ...] = ("sequential", "timestamp")
+TIMESTAMP_LAYOUT = "%Y%m%d%H%M%S"  #: golang-migrate's 20060102150405
 
 NAME_MAX = 60
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -69,14 +82,24 @@ def validate_name(name: str) -> str:
     raise UsageError(f"Invalid migration name {name!r}: {NAME_RULE}; {why}.", hint=hint)
 
 
-def next_version(directory: Path) -> int:
-    """Max existing version + 1 (1 for an empty directory); timestamps just continue."""
+def next_version(
+    directory: Path, format: Format = "sequential", *, now: datetime | None = None
+) -> int:
+    """The version of the next migration in ``directory``.
+
+    ``sequential``: max existing version + 1 (1 for an empty directory; timestamps just
+    continue). ``timestamp``: ``now`` (UTC) as ``YYYYMMDDHHMMSS``, or max + 1 when that is not
+    above the highest version (two created in one second, a clock behind the files).
+    """
     versions = [
         int(match["version"])
         for entry in directory.iterdir()
         if (match := FILE_NAME_PATTERN.match(entry.name))
     ]
     version = max(versions, default=0) + 1
+    if format == "timestamp":
+        stamp = int((now or datetime.now(UTC)).astimezone(UTC).strftime(TIMESTAMP_LAYOUT))
+        version = max(version, stamp)
     if version > MAX_VERSION:
         raise SourceError(
             [f"the highest version in {directory} is {version - 1}; no version can follow it"],
@@ -86,9 +109,32 @@ def next_version(directory: Path) -> int:
     return version
 
 
-def create_migration(directory: Path, name: str) -> CreatedMigration:
-    """Write the next ``NNNNNN_name.up.sql`` / ``.down.sql`` pair in ``directory``."""
+def create_migration(
+    directory: Path,
+    name: str,
+    *,
+    format: Format = "sequential",
+    create_directory: bool = False,
+    now: datetime | None = None,
+) -> CreatedMigration:
+    """Write the next ``NNNNNN_name.up.sql`` / ``.down.sql`` pair in ``directory``.
+
+    :param format: ``sequential`` (max + 1) or ``timestamp`` (``YYYYMMDDHHMMSS`` in UTC).
+    :param create_directory: create ``directory`` (and its parents) when it does not exist;
+        otherwise a missing directory is refused (``NoMigrationsDirectory``).
+    """
     validate_name(name)
+    if format not in FORMATS:
+        raise UsageError(f"Unknown version format {format!r}: one of {', '.join(FORMATS)}.")
+    if create_directory and not directory.exists():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(
+                [f"cannot create the migrations directory {directory}: {exc.strerror}"],
+                origin=str(directory),
+                hint="Check the parent directory's permissions.",
+            ) from exc
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         raise NoMigrationsDirectory(
@@ -97,7 +143,7 @@ def create_migration(directory: Path, name: str) -> CreatedMigration:
             hint="Run from the repository root (where database/migrations is), or name the "
             "directory to create the files in.",
         )
-    version = next_version(directory)
+    version = next_version(directory, format, now=now)
     label = f"{version:06d}_{name}"
     up, down = directory / f"{label}.up.sql", directory / f"{label}.down.sql"
     _write_new(up, UP_HEADER.format(label=label))
