@@ -97,6 +97,25 @@ def test_wheel_carries_the_migrations(wheel_venv: Path, tmp_path: Path) -> None:
     assert "000001_init.up.sql" in out[1] and "000001_init.down.sql" in out[1]
 
 
+def test_wheel_carries_the_sample_registry(wheel_venv: Path, tmp_path: Path) -> None:
+    """serve without --config reads the sample registry from the installed package."""
+    out = subprocess.run(
+        [
+            str(wheel_venv / "bin" / "python"),
+            "-c",
+            "from thv_registry.sample import SAMPLE_REGISTRY as s; "
+            "from thv_registry.sync.upstream import parse; "
+            "print(s); print(len(parse('sample', str(s), s.read_bytes()).servers))",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].startswith(str(wheel_venv)), out
+    assert int(out[1]) > 0
+
+
 def test_installed_wheel_migrates_up_and_down_from_an_unrelated_directory(
     wheel_venv: Path, database: TestDatabase, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
