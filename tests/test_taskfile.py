@@ -24,9 +24,10 @@ def _task_binary() -> str:
 
 
 def run_task(
-    env: dict[str, str], *args: str, stdin: str | None = None
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `task ARGS` in the repository with this interpreter as the Taskfile's Python."""
+    """Run `task ARGS` in the repository (or in ``cwd``, with the repository's Taskfile) with
+    this interpreter as the Taskfile's Python."""
     env = dict(env)
     if sys.prefix != sys.base_prefix:
         env["VIRTUAL_ENV"] = sys.prefix  # the Taskfile's own lookup: the active virtualenv
@@ -34,9 +35,11 @@ def run_task(
     else:
         env.pop("VIRTUAL_ENV", None)
         extra = [f"PYTHON={sys.executable}"]
+    if cwd is not None:
+        extra.append(f"--taskfile={REPO_ROOT / 'Taskfile.yml'}")
     return subprocess.run(
         [_task_binary(), *args, *extra],
-        cwd=REPO_ROOT,
+        cwd=cwd or REPO_ROOT,
         env=env,
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
@@ -115,3 +118,34 @@ def test_task_list_names_every_task(cli_env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     for name in ("migrate-up", "migrate-down", "gen", "test", "lint", "bench", "build"):
         assert f"* {name}:" in done.stdout
+
+
+def test_relative_config_is_taken_from_where_task_was_started(
+    database: TestDatabase, config_file: Path, cli_env: dict[str, str]
+) -> None:
+    here = config_file.parent  # the config is config.yaml in the directory task starts in
+    done = run_task(cli_env, "migrate-up", "CONFIG=config.yaml", "NUM_STEPS=1", cwd=here)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f'--config "{config_file}"' in done.stderr  # passed on as an absolute path
+    assert version(database) == 1
+
+    (here / "sub").mkdir()
+    done = run_task(cli_env, "migrate-up", "CONFIG=../config.yaml", cwd=here / "sub")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert version(database) == LATEST
+
+
+def test_a_missing_config_names_the_path_tried_and_keeps_the_exit_code(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    tried = tmp_path / "configs" / "missing.yaml"
+    # -x (--exit-code): task exits with the tool's own code, 3 for a configuration problem
+    done = run_task(cli_env, "-x", "migrate-up", "CONFIG=configs/missing.yaml", cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"Configuration file {tried} does not exist" in done.stderr
+    # without -x task decides its own status (201) but still reports the tool's code
+    done = run_task(cli_env, "migrate-down", "CONFIG=configs/missing.yaml", "NUM_STEPS=1",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 201, done.stdout + done.stderr
+    assert "exit status 3" in done.stderr
+    assert str(tried) in done.stderr
