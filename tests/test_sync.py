@@ -502,6 +502,12 @@ def test_stop_during_a_sync_ends_the_loop_at_once_with_whole_data(
     assert with_pool(db, body) < 2.0
     rows = db.query("SELECT count(*), count(DISTINCT description) FROM entry_version")
     assert rows in ([(0, 0)], [(n, 1)])
+    st = sync_status(db)
+    if rows == [(0, 0)]:  # rolled back: the status says the attempt was interrupted
+        assert (st["sync_status"], st["attempt_count"]) == ("FAILED", 0)
+        assert st["message"].startswith("interrupted: ")
+    else:
+        assert st["sync_status"] == "COMPLETED"
     assert db.query("SELECT count(*) FROM mcp_server_package")[0][0] == rows[0][0]
 
 

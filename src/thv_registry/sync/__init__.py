@@ -11,6 +11,7 @@ status (:mod:`.status`). A failure keeps the old data, counts the attempt and sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -103,6 +104,10 @@ class SyncService:
             except psycopg.Error as e:  # the database refused the write, or is away
                 primary = e.diag.message_primary if e.diag else None
                 outcome = await self._failed(spec, started, f"database error: {primary or e}")
+            except asyncio.CancelledError:  # serve stops: say so, briefly, then stop
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self._interrupted(source)), 2)
+                raise
         if self.on_sync is not None:
             self.on_sync(source, outcome.result, outcome.seconds)
         return outcome
@@ -180,6 +185,11 @@ class SyncService:
             spec.name, SYNCED, time.monotonic() - started, message, counts,
             result.changed, result.deleted,
         )  # fmt: skip
+
+    async def _interrupted(self, source: str) -> None:
+        if source in self._ids:
+            async with self.pool.connection() as conn, conn.transaction():
+                await status.interrupted(conn, self._ids[source])
 
     async def _failed(self, spec: SourceSpec, started: float, message: str) -> SyncOutcome:
         log.warning("sync of source %s failed: %s", spec.name, message)

@@ -19,7 +19,21 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-__all__ = ["Counts", "SourceStatus", "begin", "complete", "fail", "read", "read_by_id", "summary"]
+__all__ = [
+    "Counts",
+    "SourceStatus",
+    "begin",
+    "complete",
+    "fail",
+    "interrupted",
+    "read",
+    "read_by_id",
+    "summary",
+    "INTERRUPTED",
+]
+
+#: the message of an attempt stopped from outside (serve stopping): not the source's failure
+INTERRUPTED = "interrupted: the sync was stopped before it finished; the last good data is served"
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,12 @@ UPDATE registry_sync SET
     updated_at = clock_timestamp()
 WHERE source_id = %(source_id)s
 """
+_INTERRUPTED = """
+UPDATE registry_sync SET
+    sync_status = 'FAILED', error_msg = %(message)s, message = %(message)s,
+    ended_at = clock_timestamp(), updated_at = clock_timestamp()
+WHERE source_id = %(source_id)s AND sync_status = 'IN_PROGRESS'
+"""
 _READ = """
 SELECT s.name, y.sync_status::text, y.message, y.started_at, y.ended_at, y.last_success_at,
        coalesce(y.attempt_count, 0), coalesce(y.server_count, 0), coalesce(y.skill_count, 0),
@@ -117,6 +137,12 @@ async def complete(
 
 async def fail(conn: AsyncConnection[Any], source_id: uuid.UUID, message: str) -> None:
     await conn.execute(_FAIL, {"source_id": source_id, "message": message})
+
+
+async def interrupted(conn: AsyncConnection[Any], source_id: uuid.UUID) -> None:
+    """An attempt stopped from outside: FAILED with :data:`INTERRUPTED`, not counted as one of
+    the source's failed attempts."""
+    await conn.execute(_INTERRUPTED, {"source_id": source_id, "message": INTERRUPTED})
 
 
 def _status(row: tuple[Any, ...]) -> SourceStatus:
