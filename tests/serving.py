@@ -129,7 +129,7 @@ class ServeProcess:
 
     def __init__(
         self,
-        config: Path,
+        config: Path | None,
         env: dict[str, str],
         workdir: Path,
         *,
@@ -141,7 +141,7 @@ class ServeProcess:
         self.stdout_path = workdir / f"serve-{tag}.out"
         self.stderr_path = workdir / f"serve-{tag}.err"
         argv = [sys.executable, "-m", "thv_registry", *global_args, "serve"]
-        argv += ["--config", str(config), *extra]
+        argv += [*(["--config", str(config)] if config is not None else []), *extra]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err
@@ -232,9 +232,12 @@ def running(
     """A ready ``serve`` process (and, with ``synced``, its first sync done); stopped after."""
     process = ServeProcess(config, env, workdir, **kwargs)
     try:
-        process.wait_ready()
-        if synced:
-            process.wait_synced()
+        try:
+            process.wait_ready()
+            if synced:
+                process.wait_synced()
+        except AssertionError as exc:  # say what the server said
+            raise AssertionError(f"{exc}\n{process.describe()}") from exc
         yield process
     finally:
         process.stop()

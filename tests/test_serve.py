@@ -17,7 +17,6 @@ import pytest
 from api_fixtures import make_env, seed_servers
 from conftest import TestDatabase
 from serving import (
-    SERVING,
     ServeProcess,
     free_port,
     running,
@@ -263,17 +262,11 @@ def test_without_config_serves_the_sample_registry_on_the_embedded_server(
 ) -> None:
     env = make_env(tmp_path)
     env["THV_REGISTRY_EMBEDDED_DIR"] = str(tmp_path / "pgdata")
-    argv = [sys.executable, "-m", "thv_registry", "serve"]
-    argv += ["--address", "127.0.0.1:0", "--internal-address", "127.0.0.1:0"]
-    out, err = (tmp_path / "out").open("wb"), (tmp_path / "err").open("wb")
-    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=err)
+    extra = ("--address", "127.0.0.1:0", "--internal-address", "127.0.0.1:0")
+    process = ServeProcess(None, env, tmp_path, extra=extra)
     try:
-        said = wait_until(
-            lambda: SERVING.search((tmp_path / "err").read_text()), 90, "serving", alive=proc
-        )
-        assert said is not None  # wait_until returns a true value
-        public = int(said.group(2))
-        base = f"http://127.0.0.1:{public}/registry/default/v0.1"
+        process.wait_started(90)
+        base = f"{process.base}/registry/default/v0.1"
 
         def listed() -> Any:
             try:
@@ -282,20 +275,18 @@ def test_without_config_serves_the_sample_registry_on_the_embedded_server(
                 return None
             return response.status_code == 200 and response.json()["metadata"]["count"] > 0
 
-        wait_until(listed, 90, "the sample registry being served", alive=proc)
+        wait_until(listed, 90, "the sample registry being served", alive=process.proc)
         skills = httpx.get(f"{base}/x/dev.toolhive/skills", timeout=5).json()
         assert skills["metadata"]["count"] > 0
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        text = (tmp_path / "err").read_text()
-        assert "embedded PostgreSQL" in text and "Source sample" in text
-        assert f"curl http://127.0.0.1:{public}/registry/default/v0.1/servers" in text
+        process.signal(signal.SIGTERM)
+        assert process.wait(30) == 0, process.describe()
+        text = process.stderr
+        assert "embedded PostgreSQL" in text and "Source sample" in text, text
+        assert f"curl {process.base}/registry/default/v0.1/servers" in text
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{process.describe()}") from exc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        out.close()
-        err.close()
+        process.stop()
         _stop_postgres(tmp_path / "pgdata")
 
 
