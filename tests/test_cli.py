@@ -289,7 +289,7 @@ def test_stray_file_in_migrations_dir(
 def test_debug_shows_the_traceback_and_keeps_the_exit_code(
     cli: Cli, config_file: Path, tmp_path: Path
 ) -> None:
-    broken = write_set(tmp_path / "broken", {"000001_a.up.sql": "SELECT 1;\n", "README": "x\n"})
+    broken = write_set(tmp_path / "broken", {"000001_a.up.sql": "SELECT 1;\n", "2_b.UP.sql": "x"})
     for args in (["--debug", "migrate", "up"], ["migrate", "up", "--debug"]):
         result = cli(*args, "--config", config_file, "--migrations-dir", broken, "-y")
         assert result.returncode == ExitCode.SOURCE

@@ -112,13 +112,15 @@ def test_source_problems_are_reported_and_the_sql_still_checked(tmp_path: Path) 
             "000001_a.up.sql": "CREATE TABLE a (id bigint);\n",
             "000001_a.down.sql": "DROP TABLE a;\n",
             "000001_b.up.sql": "CREATE TABLE b (id bigint;\n",
-            "notes.txt": "stray",
+            "000002_notes.sql": "stray",
+            "notes.txt": "not a migration: skipped",
         },
     )
     report = lint(d, squawk=False)
     sources = by_rule(report.findings, "source")
     assert any("version 1 is used more than once" in f.message for f in sources)
-    assert any("'notes.txt' is not a migration file name" in f.message for f in sources)
+    assert any("'000002_notes.sql' looks like a migration" in f.message for f in sources)
+    assert not any("notes.txt" in f.message for f in report.findings)
     (syntax,) = by_rule(report.findings, "syntax")
     assert syntax.file == str(d / "000001_b.up.sql")
 

@@ -46,24 +46,22 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "000002_b.down.sql",  # down without up
         "000003_c.up.sql",
         "000003_other.down.sql",  # names do not match
-        "notes.txt",  # stray
+        "000005_e.sql",  # no direction
         "000004-d.up.sql",  # malformed name
         "000000_zero.up.sql",  # version 0
     )
-    (root / "sub").mkdir()
     with pytest.raises(SourceError) as err:
         Source.from_directory(root)
     problems = err.value.problems
-    assert len(problems) == 7, problems
+    assert len(problems) == 6, problems
     text = str(err.value)
     for fragment in (
         "version 1 is used more than once",
         "000002_b.down.sql' has no matching up",
         "share version 3 but not the description",
-        "'notes.txt' is not a migration",
-        "'000004-d.up.sql' is not a migration",
+        "'000005_e.sql' looks like a migration but its name does not match",
+        "'000004-d.up.sql' looks like a migration",
         "version 0",
-        "'sub' is a directory",
     ):
         assert fragment in text
     assert err.value.exit_code == ExitCode.SOURCE
@@ -88,3 +86,42 @@ def test_embedded_equals_repository_directory() -> None:
     embedded = [(m.version, m.name, m.up.read_bytes()) for m in load_source(None).migrations]
     on_disk = [(m.version, m.name, m.up.read_bytes()) for m in load_source(repo).migrations]
     assert embedded == on_disk
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "3_x.UP.sql",
+        "000003_x.sql",
+        "000003_x.UP.sql",
+        "000003_x.up.sql.bak",
+        "x.sql",
+        "000003_x.Down.SQL",
+        "42_x.up.txt",
+    ],
+)
+def test_misnamed_migrations_are_errors(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SourceError, match="looks like a migration") as err:
+        Source.from_directory(make(tmp_path, "000001_a.up.sql", name))
+    assert f"'{name}'" in str(err.value) and err.value.exit_code == ExitCode.SOURCE
+
+
+def test_what_is_clearly_not_a_migration_is_ignored_and_listed(tmp_path: Path) -> None:
+    root = make(
+        tmp_path,
+        "000001_a.up.sql",
+        "000001_a.down.sql",
+        "README.md",
+        "Makefile",
+        ".gitkeep",
+        ".squawk.toml",
+    )
+    (root / "docs").mkdir()
+    (root / "docs" / "000002_b.up.sql").write_text("SELECT 1;\n")  # not read: golang-migrate's rule
+    source = Source.from_directory(root)
+    assert [m.version for m in source.migrations] == [1]
+    assert source.ignored == ("Makefile", "README.md", "docs/")  # dotfiles are not worth a line
+    # golang-migrate's numbering without padding is a valid name
+    assert [
+        m.version for m in Source.from_directory(make(tmp_path / "p", "3_x.up.sql")).migrations
+    ] == [3]

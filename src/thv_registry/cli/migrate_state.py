@@ -53,10 +53,17 @@ def output_for(app: AppContext, output: str | None, source: Source | None = None
 @config_option
 @migrations_dir_option
 @output_option
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also list the entries of the migrations directory skipped as not migration files "
+    "(README.md, sub-directories; dotfiles are not listed).",
+)
 @lock_wait_option
 @global_options
 @pass_app
-def status_command(app: AppContext, output: str | None) -> None:
+def status_command(app: AppContext, output: str | None, verbose: bool) -> None:
     """Show the current version and one row per migration: applied, pending, changed since
     applied, unknown (applied by another tool), applied but missing from the source, out of
     order, or dirty; when it was applied, by whom, and how long it took.
@@ -71,7 +78,12 @@ def status_command(app: AppContext, output: str | None) -> None:
     from thv_registry.migrations.tools.status import read_status
 
     status = read_status(migrator)
-    output_for(app, output, migrator.source).status(status, target=migrator.params.describe())
+    output_for(app, output, migrator.source).status(
+        status,
+        target=migrator.params.describe(),
+        ignored=migrator.source.ignored,
+        verbose=verbose,
+    )
     code = STATUS_EXIT[status.outlook.value]
     if code:
         raise click.exceptions.Exit(int(code))

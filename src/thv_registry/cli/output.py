@@ -77,11 +77,19 @@ class Output:
             lines.append("Dry run: nothing was changed.")
         click.echo("\n".join(lines))
 
-    def status(self, status: Status, *, target: str) -> None:
+    def status(
+        self, status: Status, *, target: str, ignored: Sequence[str] = (), verbose: bool = False
+    ) -> None:
+        """The status table; ``ignored``: entries of the set skipped as not migrations (JSON
+        always, text with ``verbose``)."""
         if self.json_mode:
-            self._json(**render.status_json(status, target=target))
-        else:
-            click.echo("\n".join(render.status_lines(status, target=target, names=self.names)))
+            self._json(**render.status_json(status, target=target), ignored=list(ignored))
+            return
+        lines = render.status_lines(status, target=target, names=self.names)
+        if verbose:
+            skipped = ", ".join(ignored) if ignored else "nothing"
+            lines.append(f"Ignored (not migration files): {skipped}.")
+        click.echo("\n".join(lines))
 
     def version(self, state: VersionState) -> None:
         """One line: ``3``, ``3 (dirty)``, ``no version``."""

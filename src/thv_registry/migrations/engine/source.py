@@ -1,8 +1,10 @@
 """Discover migration files in a directory or in the package, and validate the set as a whole.
 
 Names follow golang-migrate: ``{version}_{description}.up.sql`` / ``.down.sql``. Every problem
-(stray file, duplicate version, down without up, mismatched names) is collected and reported at
-once. File contents are not read here: they are read when a step is prepared.
+(a misnamed migration, duplicate version, down without up, mismatched names) is collected and
+reported at once. What is clearly not a migration (``README.md``, dotfiles such as ``.gitkeep``,
+sub-directories) is skipped, as golang-migrate skips it, and listed in ``Source.ignored``. File
+contents are not read here: they are read when a step is prepared.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from thv_registry.migrations.engine.model import Migration, MigrationFile, Reada
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # importing it costs ~4 ms at start-up
 
-__all__ = ["Source", "load_source", "FILE_NAME_PATTERN"]
+__all__ = ["Source", "load_source", "FILE_NAME_PATTERN", "looks_like_migration"]
 
 FILE_NAME_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.(?P<direction>up|down)\.sql$")
+#: a name meant as a migration but not matching the pattern: an error, never skipped silently
+#: (``000003_x.sql``, ``000003_x.UP.sql``, ``000004-d.up.sql``, ``000005_x.up.sql.bak``)
+_MIGRATION_LIKE = re.compile(r"(?i)^[0-9]+_|\.sql$|\.(up|down)\.")
 MAX_VERSION = 2**63 - 1  # schema_migrations.version is a bigint
 
 
@@ -33,6 +38,8 @@ class Source:
 
     origin: str  #: where it came from, for messages
     migrations: tuple[Migration, ...]
+    #: entries skipped as not migrations (``README.md``, ``docs/``); dotfiles are not listed
+    ignored: tuple[str, ...] = ()
 
     @classmethod
     def from_directory(cls, path: Path) -> Source:
@@ -54,7 +61,8 @@ class Source:
 
     @classmethod
     def _scan(cls, root: Traversable, origin: str) -> Source:
-        return cls(origin, _validate(root, origin))
+        ignored: list[str] = []
+        return cls(origin, _validate(root, origin, ignored), tuple(ignored))
 
     def get(self, version: int) -> Migration | None:
         for migration in self.migrations:
@@ -100,20 +108,28 @@ def _entries(root: Traversable) -> Iterator[tuple[str, bool, str, Readable]]:
         yield entry.name, entry.is_dir(), entry.name, entry
 
 
-def _validate(root: Traversable, origin: str) -> tuple[Migration, ...]:
+def looks_like_migration(name: str) -> bool:
+    """Whether a file name that does not match the pattern was still meant as a migration."""
+    return _MIGRATION_LIKE.search(name) is not None
+
+
+def _validate(root: Traversable, origin: str, ignored: list[str]) -> tuple[Migration, ...]:
     problems: list[str] = []
     ups: dict[int, list[tuple[str, MigrationFile]]] = defaultdict(list)
     downs: dict[int, list[tuple[str, MigrationFile]]] = defaultdict(list)
     match_name = FILE_NAME_PATTERN.match
     for name, is_dir, location, handle in _entries(root):
         if name.startswith("."):
-            continue  # .gitkeep, editor files
+            continue  # .gitkeep, .squawk.toml, editor files
         if is_dir:
-            problems.append(f"'{name}' is a directory; subdirectories are not read")
+            ignored.append(f"{name}/")  # golang-migrate does not read sub-directories either
             continue
         match = match_name(name)
         if match is None:
-            problems.append(_stray_message(name))
+            if looks_like_migration(name):
+                problems.append(_stray_message(name))
+            else:
+                ignored.append(name)  # README.md, notes.txt: golang-migrate skips them too
             continue
         version = int(match["version"])
         if not 1 <= version <= MAX_VERSION:
@@ -154,10 +170,11 @@ def _validate(root: Traversable, origin: str) -> tuple[Migration, ...]:
 
 
 def _stray_message(name: str) -> str:
-    hint = ""
-    if name.endswith(".sql"):
-        hint = " (did you mean NNNNNN_description.up.sql / .down.sql?)"
-    return f"'{name}' is not a migration file name{hint}; move it out of the directory or rename it"
+    return (
+        f"'{name}' looks like a migration but its name does not match "
+        "NNNNNN_description.up.sql / .down.sql (lowercase up/down, .sql); rename it, or move it "
+        "out of the directory"
+    )
 
 
 def _base(file: MigrationFile) -> str:
