@@ -3,7 +3,10 @@
 """Writes of a file-source sync: the source and registry named in the configuration, the
 entries and versions read from the file, their ServerDetail rows, the latest pointers and
 the sync state. Every upsert returns the row's id, whether it inserted or updated it, so a
-sync can run again over the same data and converge. Run `task gen` after editing this file.
+sync can run again over the same data and converge. The sync service (thv_registry.sync) uses
+the queries from LockReconcile on, through queries.aio.sync; its bulk writes of entry details
+(temp table + COPY) stay in sync/writer.py, since sqlc cannot see a temp table. Run `task gen`
+after editing this file.
 """
 
 from __future__ import annotations
@@ -21,18 +24,50 @@ from .models import CreationType, EntryType, SourceType, SyncStatus, TransportTy
 
 __all__ = [
     "GetSourceSyncRow",
+    "InsertEntriesRow",
+    "RegistryByNameRow",
+    "SourceByNameRow",
+    "SourceStillUsedRow",
+    "SourceVersionsRow",
+    "SyncStatusByIdRow",
+    "SyncStatusByNameRow",
+    "begin_sync",
     "complete_source_sync",
+    "complete_sync",
     "delete_server_packages",
     "delete_server_remotes",
     "delete_stale_entries",
     "delete_stale_versions",
+    "drop_config_registries",
+    "drop_config_sources",
+    "drop_latest_versions",
+    "due_sources",
     "fail_source_sync",
+    "fail_sync",
     "get_source_sync",
+    "insert_entries",
     "insert_server_package",
     "insert_server_remote",
+    "interrupt_sync",
+    "link_registry_sources",
+    "lock_reconcile",
+    "lock_source",
+    "mark_versions_deleted",
+    "propagate_source_claims",
+    "registry_by_name",
     "set_latest_version",
+    "set_latest_versions",
+    "source_by_name",
+    "source_still_used",
+    "source_versions",
     "start_source_sync",
+    "sync_status_by_id",
+    "sync_status_by_name",
     "touch_entry_version",
+    "touch_versions",
+    "unlink_registry",
+    "upsert_config_registry",
+    "upsert_config_source",
     "upsert_entry_version",
     "upsert_mcp_server",
     "upsert_registry",
@@ -627,3 +662,626 @@ def get_source_sync(conn: psycopg.Connection[Any], *, name: str) -> GetSourceSyn
         cur.execute(GET_SOURCE_SYNC, (name,))
         row = cur.fetchone()
         return None if row is None else GetSourceSyncRow(*row)
+
+
+LOCK_RECONCILE: Final = """
+-- name: LockReconcile :exec
+SELECT true AS locked FROM pg_advisory_xact_lock($1::bigint)
+"""
+
+
+def lock_reconcile(conn: psycopg.Connection[Any], *, lock_key: int) -> None:
+    """One start-up reconciliation at a time (a transaction-level advisory lock on a constant key):
+    replicas starting together would otherwise re-link the same registry at once.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(LOCK_RECONCILE, (lock_key,))
+
+
+UPSERT_CONFIG_SOURCE: Final = """
+-- name: UpsertConfigSource :exec
+INSERT INTO source (
+    name, source_type, creation_type, source_config, filter_config, syncable, sync_schedule, claims
+) VALUES (
+    $1,
+    $2,
+    'CONFIG',
+    $3,
+    $4,
+    $5,
+    $6,
+    $7
+)
+ON CONFLICT (name) DO UPDATE SET
+    source_type = EXCLUDED.source_type,
+    source_config = EXCLUDED.source_config,
+    filter_config = EXCLUDED.filter_config,
+    syncable = EXCLUDED.syncable,
+    sync_schedule = EXCLUDED.sync_schedule,
+    claims = EXCLUDED.claims,
+    updated_at = now()
+WHERE source.creation_type = 'CONFIG'
+    AND (source.source_type, source.source_config, source.filter_config, source.syncable,
+         source.sync_schedule, source.claims)
+        IS DISTINCT FROM
+        (EXCLUDED.source_type, EXCLUDED.source_config, EXCLUDED.filter_config,
+         EXCLUDED.syncable, EXCLUDED.sync_schedule, EXCLUDED.claims)
+"""
+
+
+def upsert_config_source(
+    conn: psycopg.Connection[Any],
+    *,
+    name: str,
+    source_type: SourceType,
+    source_config: Any | None,
+    filter_config: Any | None,
+    syncable: bool,
+    sync_schedule: datetime.timedelta | None,
+    claims: Any | None,
+) -> None:
+    """Create or update a source of the configuration; a row that would not change is left alone,
+    and a source created through the API is never touched (SourceByName tells).
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(
+            UPSERT_CONFIG_SOURCE,
+            (
+                name,
+                source_type,
+                None if source_config is None else Jsonb(source_config),
+                None if filter_config is None else Jsonb(filter_config),
+                syncable,
+                sync_schedule,
+                None if claims is None else Jsonb(claims),
+            ),
+        )
+
+
+SOURCE_BY_NAME: Final = """
+-- name: SourceByName :one
+SELECT id, creation_type FROM source WHERE name = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceByNameRow:
+    """A row of :func:`source_by_name`."""
+
+    id: uuid.UUID
+    creation_type: CreationType
+
+
+def source_by_name(conn: psycopg.Connection[Any], *, name: str) -> SourceByNameRow | None:
+    """A source's id and how it was created."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SOURCE_BY_NAME, (name,))
+        row = cur.fetchone()
+        return None if row is None else SourceByNameRow(*row)
+
+
+PROPAGATE_SOURCE_CLAIMS: Final = """
+-- name: PropagateSourceClaims :execrows
+UPDATE registry_entry AS e SET claims = s.claims, updated_at = now()
+FROM source AS s
+WHERE e.source_id = s.id AND s.id = $1 AND e.claims IS DISTINCT FROM s.claims
+"""
+
+
+def propagate_source_claims(conn: psycopg.Connection[Any], *, source_id: uuid.UUID) -> int:
+    """Give the entries of a source the source's claims (entries follow their source)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(PROPAGATE_SOURCE_CLAIMS, (source_id,))
+        return cur.rowcount
+
+
+UPSERT_CONFIG_REGISTRY: Final = """
+-- name: UpsertConfigRegistry :exec
+INSERT INTO registry (name, creation_type, claims)
+VALUES ($1, 'CONFIG', $2)
+ON CONFLICT (name) DO UPDATE SET claims = EXCLUDED.claims, updated_at = now()
+WHERE registry.creation_type = 'CONFIG' AND registry.claims IS DISTINCT FROM EXCLUDED.claims
+"""
+
+
+def upsert_config_registry(conn: psycopg.Connection[Any], *, name: str, claims: Any | None) -> None:
+    """Create a registry of the configuration or update its claims (never one created through
+    the API).
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(UPSERT_CONFIG_REGISTRY, (name, None if claims is None else Jsonb(claims)))
+
+
+REGISTRY_BY_NAME: Final = """
+-- name: RegistryByName :one
+SELECT id, creation_type FROM registry WHERE name = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryByNameRow:
+    """A row of :func:`registry_by_name`."""
+
+    id: uuid.UUID
+    creation_type: CreationType
+
+
+def registry_by_name(conn: psycopg.Connection[Any], *, name: str) -> RegistryByNameRow | None:
+    """A registry's id and how it was created."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(REGISTRY_BY_NAME, (name,))
+        row = cur.fetchone()
+        return None if row is None else RegistryByNameRow(*row)
+
+
+UNLINK_REGISTRY: Final = """
+-- name: UnlinkRegistry :execrows
+DELETE FROM registry_source WHERE registry_id = $1
+"""
+
+
+def unlink_registry(conn: psycopg.Connection[Any], *, registry_id: uuid.UUID) -> int:
+    """Remove every source from a registry (before linking its configured ones again)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(UNLINK_REGISTRY, (registry_id,))
+        return cur.rowcount
+
+
+LINK_REGISTRY_SOURCES: Final = """
+-- name: LinkRegistrySources :exec
+INSERT INTO registry_source (registry_id, source_id, position)
+SELECT $1, t.source_id, (t.ord - 1)::integer
+FROM unnest($2::uuid[]) WITH ORDINALITY AS t (source_id, ord)
+"""
+
+
+def link_registry_sources(
+    conn: psycopg.Connection[Any], *, registry_id: uuid.UUID, source_ids: list[uuid.UUID]
+) -> None:
+    """Link sources to a registry in list order: the first gets position 0 (highest priority)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(LINK_REGISTRY_SOURCES, (registry_id, source_ids))
+
+
+DROP_CONFIG_REGISTRIES: Final = """
+-- name: DropConfigRegistries :execrows
+DELETE FROM registry
+WHERE creation_type = 'CONFIG' AND NOT (name = ANY($1::text[]))
+"""
+
+
+def drop_config_registries(conn: psycopg.Connection[Any], *, keep_names: list[str]) -> int:
+    """Remove the registries of the configuration that it no longer names."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(DROP_CONFIG_REGISTRIES, (keep_names,))
+        return cur.rowcount
+
+
+SOURCE_STILL_USED: Final = """
+-- name: SourceStillUsed :one
+SELECT s.name AS source_name, r.name AS registry_name
+FROM source AS s
+JOIN registry_source AS rs ON rs.source_id = s.id
+JOIN registry AS r ON r.id = rs.registry_id
+WHERE s.creation_type = 'CONFIG' AND NOT (s.name = ANY($1::text[]))
+ORDER BY s.name, r.name
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStillUsedRow:
+    """A row of :func:`source_still_used`."""
+
+    source_name: str
+    registry_name: str
+
+
+def source_still_used(
+    conn: psycopg.Connection[Any], *, keep_names: list[str]
+) -> SourceStillUsedRow | None:
+    """A configuration source about to be removed that a registry still uses (created through the
+    API, since the configuration's registries were re-linked), with that registry.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SOURCE_STILL_USED, (keep_names,))
+        row = cur.fetchone()
+        return None if row is None else SourceStillUsedRow(*row)
+
+
+DROP_CONFIG_SOURCES: Final = """
+-- name: DropConfigSources :execrows
+DELETE FROM source
+WHERE creation_type = 'CONFIG' AND NOT (name = ANY($1::text[]))
+"""
+
+
+def drop_config_sources(conn: psycopg.Connection[Any], *, keep_names: list[str]) -> int:
+    """Remove the sources of the configuration that it no longer names, with their entries."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(DROP_CONFIG_SOURCES, (keep_names,))
+        return cur.rowcount
+
+
+DUE_SOURCES: Final = """
+-- name: DueSources :many
+SELECT s.name
+FROM source AS s
+LEFT JOIN registry_sync AS y ON y.source_id = s.id
+WHERE s.syncable
+    AND s.sync_schedule IS NOT NULL
+    AND s.name = ANY($1::text[])
+    AND (y.started_at IS NULL OR y.started_at + s.sync_schedule <= now())
+ORDER BY y.started_at NULLS FIRST, s.name
+"""
+
+
+def due_sources(conn: psycopg.Connection[Any], *, names: list[str]) -> list[str]:
+    """The syncable sources among these names whose interval has passed since their last attempt
+    (or that never had one), oldest attempt first.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(DUE_SOURCES, (names,))
+        return [row[0] for row in cur.fetchall()]
+
+
+BEGIN_SYNC: Final = """
+-- name: BeginSync :exec
+INSERT INTO registry_sync (source_id, sync_status, started_at, ended_at)
+VALUES ($1, 'IN_PROGRESS', now(), NULL)
+ON CONFLICT (source_id) DO UPDATE SET
+    sync_status = 'IN_PROGRESS', started_at = now(), ended_at = NULL, updated_at = now()
+"""
+
+
+def begin_sync(conn: psycopg.Connection[Any], *, source_id: uuid.UUID) -> None:
+    """Record that a sync attempt started (a statement of its own: the attempt counts even if the
+    sync fails).
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(BEGIN_SYNC, (source_id,))
+
+
+COMPLETE_SYNC: Final = """
+-- name: CompleteSync :execrows
+UPDATE registry_sync SET
+    sync_status = 'COMPLETED',
+    error_msg = NULL,
+    message = $1,
+    ended_at = clock_timestamp(),
+    last_success_at = clock_timestamp(),
+    attempt_count = 0,
+    last_sync_hash = $2,
+    last_applied_filter_hash = $3,
+    server_count = $4,
+    skill_count = $5,
+    version_count = $6,
+    plugin_skipped_count = $7,
+    updated_at = clock_timestamp()
+WHERE source_id = $8
+"""
+
+
+def complete_sync(
+    conn: psycopg.Connection[Any],
+    *,
+    message: str | None,
+    sha256: str | None,
+    filter_hash: str | None,
+    servers: int,
+    skills: int,
+    versions: int,
+    plugins_skipped: int,
+    source_id: uuid.UUID,
+) -> int:
+    """Record a good sync: the fetched bytes' and filter's hashes, the counts, the summary."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(
+            COMPLETE_SYNC,
+            (message, sha256, filter_hash, servers, skills, versions, plugins_skipped, source_id),
+        )
+        return cur.rowcount
+
+
+FAIL_SYNC: Final = """
+-- name: FailSync :execrows
+UPDATE registry_sync SET
+    sync_status = 'FAILED',
+    error_msg = $1,
+    message = $1,
+    ended_at = clock_timestamp(),
+    attempt_count = attempt_count + 1,
+    updated_at = clock_timestamp()
+WHERE source_id = $2
+"""
+
+
+def fail_sync(conn: psycopg.Connection[Any], *, message: str | None, source_id: uuid.UUID) -> int:
+    """Record a failed attempt: one more consecutive failure; the data, hash and counts of the last
+    good sync stay.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(FAIL_SYNC, (message, source_id))
+        return cur.rowcount
+
+
+INTERRUPT_SYNC: Final = """
+-- name: InterruptSync :execrows
+UPDATE registry_sync SET
+    sync_status = 'FAILED',
+    error_msg = $1,
+    message = $1,
+    ended_at = clock_timestamp(),
+    updated_at = clock_timestamp()
+WHERE source_id = $2 AND sync_status = 'IN_PROGRESS'
+"""
+
+
+def interrupt_sync(
+    conn: psycopg.Connection[Any], *, message: str | None, source_id: uuid.UUID
+) -> int:
+    """Record an attempt stopped from outside (the server stopping): not the source's failure."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(INTERRUPT_SYNC, (message, source_id))
+        return cur.rowcount
+
+
+SYNC_STATUS_BY_ID: Final = """
+-- name: SyncStatusById :one
+SELECT
+    s.name,
+    y.sync_status,
+    y.message,
+    y.started_at,
+    y.ended_at,
+    y.last_success_at,
+    coalesce(y.attempt_count, 0)::bigint AS attempt_count,
+    coalesce(y.server_count, 0)::bigint AS server_count,
+    coalesce(y.skill_count, 0)::bigint AS skill_count,
+    coalesce(y.version_count, 0)::bigint AS version_count,
+    coalesce(y.plugin_skipped_count, 0)::bigint AS plugin_skipped_count,
+    y.last_sync_hash,
+    y.last_applied_filter_hash
+FROM source AS s
+LEFT JOIN registry_sync AS y ON y.source_id = s.id
+WHERE s.id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatusByIdRow:
+    """A row of :func:`sync_status_by_id`."""
+
+    name: str
+    sync_status: SyncStatus | None
+    message: str | None
+    started_at: datetime.datetime | None
+    ended_at: datetime.datetime | None
+    last_success_at: datetime.datetime | None
+    attempt_count: int
+    server_count: int
+    skill_count: int
+    version_count: int
+    plugin_skipped_count: int
+    last_sync_hash: str | None
+    last_applied_filter_hash: str | None
+
+
+def sync_status_by_id(
+    conn: psycopg.Connection[Any], *, source_id: uuid.UUID
+) -> SyncStatusByIdRow | None:
+    """The sync status of a source (NULL sync fields: never synced)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SYNC_STATUS_BY_ID, (source_id,))
+        row = cur.fetchone()
+        return None if row is None else SyncStatusByIdRow(*row)
+
+
+SYNC_STATUS_BY_NAME: Final = """
+-- name: SyncStatusByName :one
+SELECT
+    s.name,
+    y.sync_status,
+    y.message,
+    y.started_at,
+    y.ended_at,
+    y.last_success_at,
+    coalesce(y.attempt_count, 0)::bigint AS attempt_count,
+    coalesce(y.server_count, 0)::bigint AS server_count,
+    coalesce(y.skill_count, 0)::bigint AS skill_count,
+    coalesce(y.version_count, 0)::bigint AS version_count,
+    coalesce(y.plugin_skipped_count, 0)::bigint AS plugin_skipped_count,
+    y.last_sync_hash,
+    y.last_applied_filter_hash
+FROM source AS s
+LEFT JOIN registry_sync AS y ON y.source_id = s.id
+WHERE s.name = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatusByNameRow:
+    """A row of :func:`sync_status_by_name`."""
+
+    name: str
+    sync_status: SyncStatus | None
+    message: str | None
+    started_at: datetime.datetime | None
+    ended_at: datetime.datetime | None
+    last_success_at: datetime.datetime | None
+    attempt_count: int
+    server_count: int
+    skill_count: int
+    version_count: int
+    plugin_skipped_count: int
+    last_sync_hash: str | None
+    last_applied_filter_hash: str | None
+
+
+def sync_status_by_name(conn: psycopg.Connection[Any], *, name: str) -> SyncStatusByNameRow | None:
+    """The sync status of a source by name (NULL sync fields: never synced)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SYNC_STATUS_BY_NAME, (name,))
+        row = cur.fetchone()
+        return None if row is None else SyncStatusByNameRow(*row)
+
+
+LOCK_SOURCE: Final = """
+-- name: LockSource :exec
+SELECT id FROM source WHERE id = $1 FOR UPDATE
+"""
+
+
+def lock_source(conn: psycopg.Connection[Any], *, source_id: uuid.UUID) -> None:
+    """Hold a source's row for the rest of the transaction: one writer per source at a time."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(LOCK_SOURCE, (source_id,))
+
+
+SOURCE_VERSIONS: Final = """
+-- name: SourceVersions :many
+SELECT
+    e.entry_type,
+    e.name,
+    e.id AS entry_id,
+    v.id AS version_id,
+    v.version,
+    v.content_sha256,
+    v.status,
+    v.published_at,
+    l.version AS latest_version
+FROM registry_entry AS e
+LEFT JOIN entry_version AS v ON v.entry_id = e.id
+LEFT JOIN latest_entry_version AS l ON l.entry_id = e.id
+WHERE e.source_id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceVersionsRow:
+    """A row of :func:`source_versions`."""
+
+    entry_type: EntryType
+    name: str
+    entry_id: uuid.UUID
+    version_id: uuid.UUID | None
+    version: str | None
+    content_sha256: str | None
+    status: VersionStatus | None
+    published_at: datetime.datetime | None
+    latest_version: str | None
+
+
+def source_versions(
+    conn: psycopg.Connection[Any], *, source_id: uuid.UUID
+) -> list[SourceVersionsRow]:
+    """Every entry and version a source holds now, with the content hash, status, first-seen time
+    and latest version of each: what a sync compares the fetched file with.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SOURCE_VERSIONS, (source_id,))
+        return [SourceVersionsRow(*row) for row in cur.fetchall()]
+
+
+INSERT_ENTRIES: Final = """
+-- name: InsertEntries :many
+INSERT INTO registry_entry (source_id, entry_type, name, claims)
+SELECT $1, t.entry_type, n.name, $2
+FROM unnest($3::entry_type[]) WITH ORDINALITY AS t (entry_type, i)
+JOIN unnest($4::text[]) WITH ORDINALITY AS n (name, i) USING (i)
+RETURNING entry_type, name, id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InsertEntriesRow:
+    """A row of :func:`insert_entries`."""
+
+    entry_type: EntryType
+    name: str
+    id: uuid.UUID
+
+
+def insert_entries(
+    conn: psycopg.Connection[Any],
+    *,
+    source_id: uuid.UUID,
+    claims: Any | None,
+    entry_types: list[EntryType],
+    names: list[str],
+) -> list[InsertEntriesRow]:
+    """Create the entries of names a source did not have yet, with the source's claims."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(
+            INSERT_ENTRIES,
+            (source_id, None if claims is None else Jsonb(claims), entry_types, names),
+        )
+        return [InsertEntriesRow(*row) for row in cur.fetchall()]
+
+
+MARK_VERSIONS_DELETED: Final = """
+-- name: MarkVersionsDeleted :execrows
+UPDATE entry_version SET
+    status = 'DELETED', status_message = NULL, status_changed_at = now(), updated_at = now()
+WHERE id = ANY($1::uuid[]) AND status <> 'DELETED'
+"""
+
+
+def mark_versions_deleted(conn: psycopg.Connection[Any], *, version_ids: list[uuid.UUID]) -> int:
+    """Versions the source no longer has: DELETED, and updated now, so that "updated_since"
+    readers see it.
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(MARK_VERSIONS_DELETED, (version_ids,))
+        return cur.rowcount
+
+
+DROP_LATEST_VERSIONS: Final = """
+-- name: DropLatestVersions :execrows
+DELETE FROM latest_entry_version WHERE entry_id = ANY($1::uuid[])
+"""
+
+
+def drop_latest_versions(conn: psycopg.Connection[Any], *, entry_ids: list[uuid.UUID]) -> int:
+    """Entries left without a live version have no latest version."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(DROP_LATEST_VERSIONS, (entry_ids,))
+        return cur.rowcount
+
+
+SET_LATEST_VERSIONS: Final = """
+-- name: SetLatestVersions :exec
+INSERT INTO latest_entry_version (entry_id, version)
+SELECT e.entry_id, v.version
+FROM unnest($1::uuid[]) WITH ORDINALITY AS e (entry_id, i)
+JOIN unnest($2::text[]) WITH ORDINALITY AS v (version, i) USING (i)
+ON CONFLICT (entry_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+"""
+
+
+def set_latest_versions(
+    conn: psycopg.Connection[Any], *, entry_ids: list[uuid.UUID], versions: list[str]
+) -> None:
+    """Point entries at their latest versions (pairs of the two arrays)."""
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(SET_LATEST_VERSIONS, (entry_ids, versions))
+
+
+TOUCH_VERSIONS: Final = """
+-- name: TouchVersions :execrows
+UPDATE entry_version AS v SET updated_at = now()
+FROM unnest($1::uuid[]) WITH ORDINALITY AS e (entry_id, i)
+JOIN unnest($2::text[]) WITH ORDINALITY AS t (version, i) USING (i)
+WHERE v.entry_id = e.entry_id AND v.version = t.version AND v.updated_at <> now()
+"""
+
+
+def touch_versions(
+    conn: psycopg.Connection[Any], *, entry_ids: list[uuid.UUID], versions: list[str]
+) -> int:
+    """Versions whose latest flag flipped get a new updated_at, once per transaction (rows this
+    transaction wrote already have now()).
+    """
+    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
+        cur.execute(TOUCH_VERSIONS, (entry_ids, versions))
+        return cur.rowcount

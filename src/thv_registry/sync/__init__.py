@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from thv_registry.queries.aio import sync as q
 from thv_registry.sync import status, writer
 from thv_registry.sync.coordinator import run_loop
 from thv_registry.sync.errors import SyncError, UnknownSource
@@ -115,11 +116,10 @@ class SyncService:
     async def _source_id(self, name: str) -> uuid.UUID:
         if name not in self._ids:
             async with self.pool.connection() as conn, conn.transaction():
-                cur = await conn.execute("SELECT id FROM source WHERE name = %s", (name,))
-                row = await cur.fetchone()
+                row = await q.source_by_name(conn, name=name)
             if row is None:
                 raise UnknownSource(name)
-            self._ids[name] = row[0]
+            self._ids[name] = row.id
         return self._ids[name]
 
     async def _sync(self, spec: SourceSpec, started: float) -> SyncOutcome:
@@ -167,7 +167,7 @@ class SyncService:
         )  # fmt: skip
         claims = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.claims.items()}
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM source WHERE id = %s FOR UPDATE", (source_id,))
+            await q.lock_source(conn, source_id=source_id)
             result = await writer.write(conn, source_id, data, claims=claims or None)
             counts = status.Counts(
                 result.servers, result.skills, result.versions, data.plugins_skipped

@@ -17,26 +17,19 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from thv_registry.queries.aio import sync as q
+
 __all__ = ["due_sources", "run_loop", "JITTER"]
 
 log = logging.getLogger(__name__)
 
 JITTER = 0.10  #: the poll interval varies by this fraction either way
 
-_DUE = """
-SELECT s.name
-  FROM source s LEFT JOIN registry_sync y ON y.source_id = s.id
- WHERE s.syncable AND s.sync_schedule IS NOT NULL AND s.name = ANY(%s::text[])
-   AND (y.started_at IS NULL OR y.started_at + s.sync_schedule <= now())
- ORDER BY y.started_at NULLS FIRST, s.name
-"""
-
 
 async def due_sources(pool: AsyncConnectionPool[Any], names: list[str]) -> list[str]:
     """The names among ``names`` that are due now, oldest attempt first."""
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(_DUE, (names,))
-        return [row[0] for row in await cur.fetchall()]
+        return await q.due_sources(conn, names=names)
 
 
 def jittered(interval: timedelta) -> float:

@@ -7,8 +7,8 @@ longer in the config are removed, the sources with their entries (single replica
 of this process is the truth). Sources and registries created through the API are left alone;
 a config name that clashes with one is refused (:class:`ReconcileConflict`).
 
-SQL here rather than in ``database/queries/``: the generated query functions are synchronous;
-move these when ``task gen`` emits async ones.
+The SQL is in ``database/queries/sync.sql`` (LockReconcile to DropConfigSources), called through
+the generated coroutines of ``queries.aio.sync``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
+from thv_registry.queries.aio import sync as q
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import FilterSpec
 
@@ -52,67 +52,18 @@ class SourceInUse(Exception):
         self.registry = registry
 
 
-_UPSERT_SOURCE = """
-INSERT INTO source (name, source_type, creation_type, source_config, filter_config, syncable,
-                    sync_schedule, claims)
-VALUES (%(name)s, %(kind)s, 'CONFIG', %(config)s, %(filter)s, %(syncable)s, %(schedule)s,
-        %(claims)s)
-ON CONFLICT (name) DO UPDATE SET
-    source_type = EXCLUDED.source_type, source_config = EXCLUDED.source_config,
-    filter_config = EXCLUDED.filter_config, syncable = EXCLUDED.syncable,
-    sync_schedule = EXCLUDED.sync_schedule, claims = EXCLUDED.claims, updated_at = now()
-WHERE source.creation_type = 'CONFIG'
-  AND (source.source_type, source.source_config, source.filter_config, source.syncable,
-       source.sync_schedule, source.claims)
-      IS DISTINCT FROM
-      (EXCLUDED.source_type, EXCLUDED.source_config, EXCLUDED.filter_config, EXCLUDED.syncable,
-       EXCLUDED.sync_schedule, EXCLUDED.claims)
-RETURNING id
-"""
 #: one reconciliation at a time: replicas starting together would otherwise re-link the same
 #: registry concurrently (a key violation); an arbitrary constant distinct from the migration lock
 RECONCILE_LOCK_KEY = 0x7468_7672_7263_6E31  # "thvrrcn1"
-_LOCK = "SELECT pg_advisory_xact_lock(%s)"
-_SOURCE_ID = "SELECT id, creation_type::text FROM source WHERE name = %s"
-_PROPAGATE_CLAIMS = """
-UPDATE registry_entry e SET claims = s.claims, updated_at = now()
-  FROM source s
- WHERE e.source_id = s.id AND s.id = %s AND e.claims IS DISTINCT FROM s.claims
-"""
-_UPSERT_REGISTRY = """
-INSERT INTO registry (name, creation_type, claims) VALUES (%s, 'CONFIG', %s)
-ON CONFLICT (name) DO UPDATE SET claims = EXCLUDED.claims, updated_at = now()
-WHERE registry.creation_type = 'CONFIG' AND registry.claims IS DISTINCT FROM EXCLUDED.claims
-RETURNING id
-"""
-_REGISTRY_ID = "SELECT id, creation_type::text FROM registry WHERE name = %s"
-_UNLINK = "DELETE FROM registry_source WHERE registry_id = %(registry)s"
-_LINK = """
-INSERT INTO registry_source (registry_id, source_id, position)
-SELECT %(registry)s, t.source_id, t.position - 1
-  FROM unnest(%(sources)s::uuid[]) WITH ORDINALITY AS t(source_id, position)
-"""
-_DROP_REGISTRIES = """
-DELETE FROM registry WHERE creation_type = 'CONFIG' AND NOT (name = ANY(%s::text[]))
-"""
-_STILL_USED = """
-SELECT s.name, r.name FROM source s
-  JOIN registry_source rs ON rs.source_id = s.id JOIN registry r ON r.id = rs.registry_id
- WHERE s.creation_type = 'CONFIG' AND NOT (s.name = ANY(%s::text[]))
- ORDER BY s.name, r.name LIMIT 1
-"""
-_DROP_SOURCES = """
-DELETE FROM source WHERE creation_type = 'CONFIG' AND NOT (name = ANY(%s::text[]))
-"""
 
 
-def _claims(claims: Mapping[str, str | tuple[str, ...]]) -> Jsonb | None:
+def _claims(claims: Mapping[str, str | tuple[str, ...]]) -> dict[str, Any] | None:
     if not claims:
         return None
-    return Jsonb({k: list(v) if isinstance(v, tuple) else v for k, v in claims.items()})
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in claims.items()}
 
 
-def _filter(spec: FilterSpec | None) -> Jsonb | None:
+def _filter(spec: FilterSpec | None) -> dict[str, Any] | None:
     if spec is None:
         return None
     doc: dict[str, Any] = {}
@@ -120,10 +71,10 @@ def _filter(spec: FilterSpec | None) -> Jsonb | None:
         p = getattr(spec, part)
         if p is not None:
             doc[part] = {"include": list(p.include), "exclude": list(p.exclude)}
-    return Jsonb(doc) if doc else None
+    return doc or None
 
 
-def _config(source: SourceSpec) -> Jsonb | None:
+def _config(source: SourceSpec) -> dict[str, Any] | None:
     if source.file is None:
         return None
     f = source.file
@@ -131,46 +82,46 @@ def _config(source: SourceSpec) -> Jsonb | None:
     if f.data is not None:
         doc["data"] = f"<{len(f.data)} characters inline>"
     doc["timeout"] = f"{f.timeout.total_seconds():g}s"
-    return Jsonb(doc)
+    return doc
 
 
 async def reconcile(conn: AsyncConnection[Any], settings: SyncSettings) -> dict[str, uuid.UUID]:
     """Write the config's sources and registries in one transaction; return source ids."""
     ids: dict[str, uuid.UUID] = {}
     async with conn.transaction():
-        await conn.execute(_LOCK, (RECONCILE_LOCK_KEY,))
+        await q.lock_reconcile(conn, lock_key=RECONCILE_LOCK_KEY)
         for source in settings.sources:
             schedule = source.sync_policy.interval if source.sync_policy else None
-            params = {
-                "name": source.name,
-                "kind": source.kind,
-                "config": _config(source),
-                "filter": _filter(source.filter),
-                "syncable": source.kind in SYNCED_KINDS and schedule is not None,
-                "schedule": schedule,
-                "claims": _claims(source.claims),
-            }
-            await conn.execute(_UPSERT_SOURCE, params)
-            cur = await conn.execute(_SOURCE_ID, (source.name,))
-            row = await cur.fetchone()
+            await q.upsert_config_source(
+                conn,
+                name=source.name,
+                source_type=source.kind,  # type: ignore[arg-type]
+                source_config=_config(source),
+                filter_config=_filter(source.filter),
+                syncable=source.kind in SYNCED_KINDS and schedule is not None,
+                sync_schedule=schedule,
+                claims=_claims(source.claims),
+            )
+            row = await q.source_by_name(conn, name=source.name)
             assert row is not None
-            if row[1] != "CONFIG":
+            if row.creation_type != "CONFIG":
                 raise ReconcileConflict("source", source.name)
-            ids[source.name] = row[0]
-            await conn.execute(_PROPAGATE_CLAIMS, (row[0],))
+            ids[source.name] = row.id
+            await q.propagate_source_claims(conn, source_id=row.id)
         for registry in settings.registries:
-            await conn.execute(_UPSERT_REGISTRY, (registry.name, _claims(registry.claims)))
-            cur = await conn.execute(_REGISTRY_ID, (registry.name,))
-            row = await cur.fetchone()
-            assert row is not None
-            if row[1] != "CONFIG":
+            await q.upsert_config_registry(
+                conn, name=registry.name, claims=_claims(registry.claims)
+            )
+            found = await q.registry_by_name(conn, name=registry.name)
+            assert found is not None
+            if found.creation_type != "CONFIG":
                 raise ReconcileConflict("registry", registry.name)
-            link = {"registry": row[0], "sources": [ids[s] for s in registry.sources]}
-            await conn.execute(_UNLINK, link)
-            await conn.execute(_LINK, link)
-        await conn.execute(_DROP_REGISTRIES, ([r.name for r in settings.registries],))
-        cur = await conn.execute(_STILL_USED, (list(ids),))
-        if used := await cur.fetchone():
-            raise SourceInUse(used[0], used[1])
-        await conn.execute(_DROP_SOURCES, (list(ids),))
+            await q.unlink_registry(conn, registry_id=found.id)
+            await q.link_registry_sources(
+                conn, registry_id=found.id, source_ids=[ids[s] for s in registry.sources]
+            )
+        await q.drop_config_registries(conn, keep_names=[r.name for r in settings.registries])
+        if used := await q.source_still_used(conn, keep_names=list(ids)):
+            raise SourceInUse(used.source_name, used.registry_name)
+        await q.drop_config_sources(conn, keep_names=list(ids))
     return ids

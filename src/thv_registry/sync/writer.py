@@ -1,8 +1,9 @@
 """Write one source's validated entries in one transaction, set-based.
 
-SQL here, not in ``database/queries/``: these are the temp-table + ``COPY`` + set-based
-statements sqlc cannot express (and the generated query functions are synchronous, while the
-sync runs on ``serve``'s event loop), written as ``psycopg.sql`` compositions and constants.
+The statements on the temp table (``COPY`` into it, the upserts and inserts fed from it) are
+here, as ``psycopg.sql`` compositions and constants, because sqlc cannot see a temp table; the
+others are in ``database/queries/sync.sql`` (SourceVersions to TouchVersions), called through
+the generated coroutines of ``queries.aio.sync``.
 
 The plan is made in Python from one read of what the source holds now (every entry and
 version with its content hash, status and latest flag):
@@ -30,15 +31,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, sql
-from psycopg.types.json import Jsonb
 
+from thv_registry.queries.aio import sync as q
+from thv_registry.queries.models import EntryType
 from thv_registry.registry.semver import latest_of
 from thv_registry.sync.rows import COLUMNS, Changed, stage_rows
 from thv_registry.sync.upstream import UpstreamData
 
 __all__ = ["WriteResult", "write"]
 
-Key = tuple[str, str]  #: (entry_type, name)
+Key = tuple[EntryType, str]  #: (entry_type, name)
 YIELD_EVERY = 1000  #: staging rows made between two turns of the event loop
 
 _UPSERT_VERSIONS = """
@@ -95,40 +97,9 @@ SELECT s.version_id, s.position, s.t1, s.t2, s.t3, s.t4
   FROM stage s WHERE s.kind = 'skill_git'""",
 }
 
-_CURRENT = """
-SELECT e.entry_type::text, e.name, e.id, v.id, v.version, v.content_sha256, v.status::text,
-       v.published_at, l.version
-  FROM registry_entry e
-  LEFT JOIN entry_version v ON v.entry_id = e.id
-  LEFT JOIN latest_entry_version l ON l.entry_id = e.id
- WHERE e.source_id = %s
-"""
-_NEW_ENTRIES = """
-INSERT INTO registry_entry (source_id, entry_type, name, claims)
-SELECT %s, t.entry_type, t.name, %s
-  FROM unnest(%s::entry_type[], %s::text[]) AS t(entry_type, name)
-RETURNING entry_type::text, name, id
-"""
 #: the detail rows of changed versions go (their children cascade) before the new ones come
 _DROP_DETAILS = """
 DELETE FROM {table} d USING stage s WHERE s.kind = 'version' AND d.version_id = s.version_id
-"""
-_DELETE_VANISHED = """
-UPDATE entry_version SET status = 'DELETED', status_message = NULL,
-       status_changed_at = now(), updated_at = now()
- WHERE id = ANY(%s::uuid[]) AND status <> 'DELETED'
-"""
-_DROP_LATEST = "DELETE FROM latest_entry_version WHERE entry_id = ANY(%s::uuid[])"
-_SET_LATEST = """
-INSERT INTO latest_entry_version (entry_id, version)
-SELECT * FROM unnest(%s::uuid[], %s::text[])
-ON CONFLICT (entry_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
-"""
-#: a version whose latest flag flipped: new updated_at, once (rows written above have now())
-_TOUCH = """
-UPDATE entry_version v SET updated_at = now()
-  FROM unnest(%s::uuid[], %s::text[]) AS t(entry_id, version)
- WHERE v.entry_id = t.entry_id AND v.version = t.version AND v.updated_at <> now()
 """
 
 
@@ -165,13 +136,15 @@ async def write(
     entries: dict[Key, uuid.UUID] = {}
     current: dict[Key, dict[str, _Version]] = defaultdict(dict)
     old_latest: dict[Key, str | None] = {}
-    cur = await conn.execute(_CURRENT, (source_id,))
-    for etype, name, eid, vid, version, sha, status, published, latest in await cur.fetchall():
-        key = (etype, name)
-        entries[key] = eid
-        old_latest[key] = latest
-        if vid is not None:
-            current[key][version] = _Version(vid, sha, status, published)
+    for r in await q.source_versions(conn, source_id=source_id):
+        key: Key = (r.entry_type, r.name)
+        entries[key] = r.entry_id
+        old_latest[key] = r.latest_version
+        if r.version_id is not None:
+            assert r.version is not None and r.status is not None and r.published_at is not None
+            current[key][r.version] = _Version(
+                r.version_id, r.content_sha256, r.status, r.published_at
+            )
 
     wanted: dict[Key, dict[str, Any]] = defaultdict(dict)
     for s in data.servers:
@@ -181,17 +154,15 @@ async def write(
 
     new_keys = [key for key in wanted if key not in entries]
     if new_keys:
-        cur = await conn.execute(
-            _NEW_ENTRIES,
-            (
-                source_id,
-                Jsonb(claims) if claims else None,
-                [k[0] for k in new_keys],
-                [k[1] for k in new_keys],
-            ),
+        created = await q.insert_entries(
+            conn,
+            source_id=source_id,
+            claims=claims or None,
+            entry_types=[k[0] for k in new_keys],
+            names=[k[1] for k in new_keys],
         )
-        for etype, name, eid in await cur.fetchall():
-            entries[(etype, name)] = eid
+        for e in created:
+            entries[(e.entry_type, e.name)] = e.id
 
     changes = Changed()
     for key, versions in wanted.items():
@@ -239,13 +210,15 @@ async def write(
     if changed:
         await _apply_stages(conn, changes)
     if vanished:
-        await conn.execute(_DELETE_VANISHED, (vanished,))
+        await q.mark_versions_deleted(conn, version_ids=vanished)
     if drop_ids:
-        await conn.execute(_DROP_LATEST, (drop_ids,))
+        await q.drop_latest_versions(conn, entry_ids=drop_ids)
     if set_ids:
-        await conn.execute(_SET_LATEST, (set_ids, set_versions))
+        await q.set_latest_versions(conn, entry_ids=set_ids, versions=set_versions)
     if touch:
-        await conn.execute(_TOUCH, ([t[0] for t in touch], [t[1] for t in touch]))
+        await q.touch_versions(
+            conn, entry_ids=[t[0] for t in touch], versions=[t[1] for t in touch]
+        )
     return WriteResult(
         servers=sum(1 for k in wanted if k[0] == "MCP"),
         skills=sum(1 for k in wanted if k[0] == "SKILL"),

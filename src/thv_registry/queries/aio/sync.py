@@ -17,18 +17,43 @@ from psycopg.types.json import Jsonb
 
 from ..models import CreationType, EntryType, SourceType, TransportType, VersionStatus
 from ..sync import (
+    BEGIN_SYNC,
     COMPLETE_SOURCE_SYNC,
+    COMPLETE_SYNC,
     DELETE_SERVER_PACKAGES,
     DELETE_SERVER_REMOTES,
     DELETE_STALE_ENTRIES,
     DELETE_STALE_VERSIONS,
+    DROP_CONFIG_REGISTRIES,
+    DROP_CONFIG_SOURCES,
+    DROP_LATEST_VERSIONS,
+    DUE_SOURCES,
     FAIL_SOURCE_SYNC,
+    FAIL_SYNC,
     GET_SOURCE_SYNC,
+    INSERT_ENTRIES,
     INSERT_SERVER_PACKAGE,
     INSERT_SERVER_REMOTE,
+    INTERRUPT_SYNC,
+    LINK_REGISTRY_SOURCES,
+    LOCK_RECONCILE,
+    LOCK_SOURCE,
+    MARK_VERSIONS_DELETED,
+    PROPAGATE_SOURCE_CLAIMS,
+    REGISTRY_BY_NAME,
     SET_LATEST_VERSION,
+    SET_LATEST_VERSIONS,
+    SOURCE_BY_NAME,
+    SOURCE_STILL_USED,
+    SOURCE_VERSIONS,
     START_SOURCE_SYNC,
+    SYNC_STATUS_BY_ID,
+    SYNC_STATUS_BY_NAME,
     TOUCH_ENTRY_VERSION,
+    TOUCH_VERSIONS,
+    UNLINK_REGISTRY,
+    UPSERT_CONFIG_REGISTRY,
+    UPSERT_CONFIG_SOURCE,
     UPSERT_ENTRY_VERSION,
     UPSERT_MCP_SERVER,
     UPSERT_REGISTRY,
@@ -36,21 +61,53 @@ from ..sync import (
     UPSERT_REGISTRY_SOURCE,
     UPSERT_SOURCE,
     GetSourceSyncRow,
+    InsertEntriesRow,
+    RegistryByNameRow,
+    SourceByNameRow,
+    SourceStillUsedRow,
+    SourceVersionsRow,
+    SyncStatusByIdRow,
+    SyncStatusByNameRow,
 )
 
 __all__ = [
+    "begin_sync",
     "complete_source_sync",
+    "complete_sync",
     "delete_server_packages",
     "delete_server_remotes",
     "delete_stale_entries",
     "delete_stale_versions",
+    "drop_config_registries",
+    "drop_config_sources",
+    "drop_latest_versions",
+    "due_sources",
     "fail_source_sync",
+    "fail_sync",
     "get_source_sync",
+    "insert_entries",
     "insert_server_package",
     "insert_server_remote",
+    "interrupt_sync",
+    "link_registry_sources",
+    "lock_reconcile",
+    "lock_source",
+    "mark_versions_deleted",
+    "propagate_source_claims",
+    "registry_by_name",
     "set_latest_version",
+    "set_latest_versions",
+    "source_by_name",
+    "source_still_used",
+    "source_versions",
     "start_source_sync",
+    "sync_status_by_id",
+    "sync_status_by_name",
     "touch_entry_version",
+    "touch_versions",
+    "unlink_registry",
+    "upsert_config_registry",
+    "upsert_config_source",
     "upsert_entry_version",
     "upsert_mcp_server",
     "upsert_registry",
@@ -371,3 +428,273 @@ async def get_source_sync(
         await cur.execute(GET_SOURCE_SYNC, (name,))
         row = await cur.fetchone()
         return None if row is None else GetSourceSyncRow(*row)
+
+
+async def lock_reconcile(conn: psycopg.AsyncConnection[Any], *, lock_key: int) -> None:
+    """One start-up reconciliation at a time (a transaction-level advisory lock on a constant key):
+    replicas starting together would otherwise re-link the same registry at once.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(LOCK_RECONCILE, (lock_key,))
+
+
+async def upsert_config_source(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    name: str,
+    source_type: SourceType,
+    source_config: Any | None,
+    filter_config: Any | None,
+    syncable: bool,
+    sync_schedule: datetime.timedelta | None,
+    claims: Any | None,
+) -> None:
+    """Create or update a source of the configuration; a row that would not change is left alone,
+    and a source created through the API is never touched (SourceByName tells).
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(
+            UPSERT_CONFIG_SOURCE,
+            (
+                name,
+                source_type,
+                None if source_config is None else Jsonb(source_config),
+                None if filter_config is None else Jsonb(filter_config),
+                syncable,
+                sync_schedule,
+                None if claims is None else Jsonb(claims),
+            ),
+        )
+
+
+async def source_by_name(
+    conn: psycopg.AsyncConnection[Any], *, name: str
+) -> SourceByNameRow | None:
+    """A source's id and how it was created."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SOURCE_BY_NAME, (name,))
+        row = await cur.fetchone()
+        return None if row is None else SourceByNameRow(*row)
+
+
+async def propagate_source_claims(
+    conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID
+) -> int:
+    """Give the entries of a source the source's claims (entries follow their source)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(PROPAGATE_SOURCE_CLAIMS, (source_id,))
+        return cur.rowcount
+
+
+async def upsert_config_registry(
+    conn: psycopg.AsyncConnection[Any], *, name: str, claims: Any | None
+) -> None:
+    """Create a registry of the configuration or update its claims (never one created through
+    the API).
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(UPSERT_CONFIG_REGISTRY, (name, None if claims is None else Jsonb(claims)))
+
+
+async def registry_by_name(
+    conn: psycopg.AsyncConnection[Any], *, name: str
+) -> RegistryByNameRow | None:
+    """A registry's id and how it was created."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(REGISTRY_BY_NAME, (name,))
+        row = await cur.fetchone()
+        return None if row is None else RegistryByNameRow(*row)
+
+
+async def unlink_registry(conn: psycopg.AsyncConnection[Any], *, registry_id: uuid.UUID) -> int:
+    """Remove every source from a registry (before linking its configured ones again)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(UNLINK_REGISTRY, (registry_id,))
+        return cur.rowcount
+
+
+async def link_registry_sources(
+    conn: psycopg.AsyncConnection[Any], *, registry_id: uuid.UUID, source_ids: list[uuid.UUID]
+) -> None:
+    """Link sources to a registry in list order: the first gets position 0 (highest priority)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(LINK_REGISTRY_SOURCES, (registry_id, source_ids))
+
+
+async def drop_config_registries(
+    conn: psycopg.AsyncConnection[Any], *, keep_names: list[str]
+) -> int:
+    """Remove the registries of the configuration that it no longer names."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(DROP_CONFIG_REGISTRIES, (keep_names,))
+        return cur.rowcount
+
+
+async def source_still_used(
+    conn: psycopg.AsyncConnection[Any], *, keep_names: list[str]
+) -> SourceStillUsedRow | None:
+    """A configuration source about to be removed that a registry still uses (created through the
+    API, since the configuration's registries were re-linked), with that registry.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SOURCE_STILL_USED, (keep_names,))
+        row = await cur.fetchone()
+        return None if row is None else SourceStillUsedRow(*row)
+
+
+async def drop_config_sources(conn: psycopg.AsyncConnection[Any], *, keep_names: list[str]) -> int:
+    """Remove the sources of the configuration that it no longer names, with their entries."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(DROP_CONFIG_SOURCES, (keep_names,))
+        return cur.rowcount
+
+
+async def due_sources(conn: psycopg.AsyncConnection[Any], *, names: list[str]) -> list[str]:
+    """The syncable sources among these names whose interval has passed since their last attempt
+    (or that never had one), oldest attempt first.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(DUE_SOURCES, (names,))
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def begin_sync(conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID) -> None:
+    """Record that a sync attempt started (a statement of its own: the attempt counts even if the
+    sync fails).
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(BEGIN_SYNC, (source_id,))
+
+
+async def complete_sync(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    message: str | None,
+    sha256: str | None,
+    filter_hash: str | None,
+    servers: int,
+    skills: int,
+    versions: int,
+    plugins_skipped: int,
+    source_id: uuid.UUID,
+) -> int:
+    """Record a good sync: the fetched bytes' and filter's hashes, the counts, the summary."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(
+            COMPLETE_SYNC,
+            (message, sha256, filter_hash, servers, skills, versions, plugins_skipped, source_id),
+        )
+        return cur.rowcount
+
+
+async def fail_sync(
+    conn: psycopg.AsyncConnection[Any], *, message: str | None, source_id: uuid.UUID
+) -> int:
+    """Record a failed attempt: one more consecutive failure; the data, hash and counts of the last
+    good sync stay.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(FAIL_SYNC, (message, source_id))
+        return cur.rowcount
+
+
+async def interrupt_sync(
+    conn: psycopg.AsyncConnection[Any], *, message: str | None, source_id: uuid.UUID
+) -> int:
+    """Record an attempt stopped from outside (the server stopping): not the source's failure."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(INTERRUPT_SYNC, (message, source_id))
+        return cur.rowcount
+
+
+async def sync_status_by_id(
+    conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID
+) -> SyncStatusByIdRow | None:
+    """The sync status of a source (NULL sync fields: never synced)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SYNC_STATUS_BY_ID, (source_id,))
+        row = await cur.fetchone()
+        return None if row is None else SyncStatusByIdRow(*row)
+
+
+async def sync_status_by_name(
+    conn: psycopg.AsyncConnection[Any], *, name: str
+) -> SyncStatusByNameRow | None:
+    """The sync status of a source by name (NULL sync fields: never synced)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SYNC_STATUS_BY_NAME, (name,))
+        row = await cur.fetchone()
+        return None if row is None else SyncStatusByNameRow(*row)
+
+
+async def lock_source(conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID) -> None:
+    """Hold a source's row for the rest of the transaction: one writer per source at a time."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(LOCK_SOURCE, (source_id,))
+
+
+async def source_versions(
+    conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID
+) -> list[SourceVersionsRow]:
+    """Every entry and version a source holds now, with the content hash, status, first-seen time
+    and latest version of each: what a sync compares the fetched file with.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SOURCE_VERSIONS, (source_id,))
+        return [SourceVersionsRow(*row) for row in await cur.fetchall()]
+
+
+async def insert_entries(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    source_id: uuid.UUID,
+    claims: Any | None,
+    entry_types: list[EntryType],
+    names: list[str],
+) -> list[InsertEntriesRow]:
+    """Create the entries of names a source did not have yet, with the source's claims."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(
+            INSERT_ENTRIES,
+            (source_id, None if claims is None else Jsonb(claims), entry_types, names),
+        )
+        return [InsertEntriesRow(*row) for row in await cur.fetchall()]
+
+
+async def mark_versions_deleted(
+    conn: psycopg.AsyncConnection[Any], *, version_ids: list[uuid.UUID]
+) -> int:
+    """Versions the source no longer has: DELETED, and updated now, so that "updated_since"
+    readers see it.
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(MARK_VERSIONS_DELETED, (version_ids,))
+        return cur.rowcount
+
+
+async def drop_latest_versions(
+    conn: psycopg.AsyncConnection[Any], *, entry_ids: list[uuid.UUID]
+) -> int:
+    """Entries left without a live version have no latest version."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(DROP_LATEST_VERSIONS, (entry_ids,))
+        return cur.rowcount
+
+
+async def set_latest_versions(
+    conn: psycopg.AsyncConnection[Any], *, entry_ids: list[uuid.UUID], versions: list[str]
+) -> None:
+    """Point entries at their latest versions (pairs of the two arrays)."""
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(SET_LATEST_VERSIONS, (entry_ids, versions))
+
+
+async def touch_versions(
+    conn: psycopg.AsyncConnection[Any], *, entry_ids: list[uuid.UUID], versions: list[str]
+) -> int:
+    """Versions whose latest flag flipped get a new updated_at, once per transaction (rows this
+    transaction wrote already have now()).
+    """
+    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
+        await cur.execute(TOUCH_VERSIONS, (entry_ids, versions))
+        return cur.rowcount
