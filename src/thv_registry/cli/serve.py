@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from thv_registry.cli.context import AppContext, config_option, pass_app
+from thv_registry.cli.context import AppContext, config_option, pass_app, wait_for_db_option
 from thv_registry.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_command"]
 
-SUPPORTED_SOURCE_KINDS = frozenset({"file"})
+SUPPORTED_SOURCE_KINDS = frozenset({"file", "git", "api"})
 
 
 @click.command("serve", short_help="Serve the registry API (migrates first).")
 @config_option
+@wait_for_db_option
 @click.option(
     "--address",
     metavar="HOST:PORT",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -42,6 +43,8 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("file", "git", "api", "managed", "kubern
 SYNCED_KINDS = frozenset({"file", "git", "api"})  #: kinds that need syncPolicy.interval
 _TEXTS = Meta(description="a list of text")
 _MAX_API_TIMEOUT = timedelta(minutes=5)
+_MAX_GIT_TIMEOUT = timedelta(minutes=30)
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # SHA-1 or SHA-256
 
 
 class FileSourceSettings(Model, frozen=True):
@@ -82,22 +85,45 @@ class GitSourceSettings(Model, frozen=True):
     commit: str | None = None
     path: str | None = None  #: the registry file inside the repository
     auth: GitAuthSettings | None = None
+    timeout: timedelta = timedelta(minutes=2)  #: for each git command (fetch, read)
 
     def problems(self) -> Iterable[Problem]:
         keys = {"branch": "branch", "tag": "tag", "commit": "commit"}
-        return at_most_one(self, keys, "choose one of branch, tag or commit")
+        found = at_most_one(self, keys, "choose one of branch, tag or commit")
+        if self.path is None or not self.path.strip("/"):
+            found.append(((), "needs path: the registry file inside the repository"))
+        elif self.path.startswith("/") or ".." in self.path.split("/"):
+            found.append((("path",), f"must be relative to the repository root; got {self.path!r}"))
+        if self.commit is not None and not _COMMIT.match(self.commit):
+            found.append(
+                (("commit",), f"must be a full commit hash (40 hex digits); got {self.commit!r}")
+            )
+        if self.auth is not None and (self.auth.username is None) != (
+            self.auth.password_file is None
+        ):
+            found.append((("auth",), "needs both username and passwordFile"))
+        return found + positive(self.timeout, "timeout", _MAX_GIT_TIMEOUT)
 
 
 class ApiSourceSettings(Model, frozen=True):
     """``api:``: another registry's MCP Registry API v0.1."""
 
     endpoint: Annotated[str, Meta(description="an http or https URL")]
-    timeout: timedelta = timedelta(seconds=10)  #: 0 < timeout <= 5m
+    timeout: timedelta = timedelta(seconds=10)  #: per request, 0 < timeout <= 5m
+    max_pages: Annotated[int, Meta(ge=1, description="a whole number, 1 or more")] = 1000
+    max_servers: Annotated[int, Meta(ge=1, description="a whole number, 1 or more")] = 100_000
+    max_response_bytes: Annotated[
+        int, Meta(ge=1024, description="a whole number of bytes, 1024 or more")
+    ] = 100 * 1024 * 1024
+    #: when set, syncs in between fetch only what changed (``updated_since``) and a full fetch
+    #: runs at this interval; absent: every sync fetches everything
+    full_resync_interval: timedelta | None = None
 
     def problems(self) -> Iterable[Problem]:
         found: list[Problem] = []
         if why := http_url_problem(self.endpoint):
             found.append((("endpoint",), why))
+        found += positive(self.full_resync_interval, "fullResyncInterval")
         return found + positive(self.timeout, "timeout", _MAX_API_TIMEOUT)
 
 

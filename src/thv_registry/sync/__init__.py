@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,8 +26,9 @@ from psycopg_pool import AsyncConnectionPool
 from thv_registry.queries.aio import sync as q
 from thv_registry.sync import status, writer
 from thv_registry.sync.coordinator import run_loop
-from thv_registry.sync.errors import SyncError, UnknownSource
-from thv_registry.sync.file_source import Fetched, fetch
+from thv_registry.sync.errors import InvalidEntry, SyncError, UnknownSource
+from thv_registry.sync.fetchers import Fetchers
+from thv_registry.sync.file_source import Fetched
 from thv_registry.sync.gcpause import gc_paused
 from thv_registry.sync.reconcile import SYNCED_KINDS, ReconcileConflict, SourceInUse, reconcile
 from thv_registry.sync.settings import SourceSpec, SyncSettings
@@ -59,7 +61,8 @@ class SyncOutcome:
 
 
 class SyncService:
-    """Syncs the configured sources of kinds this edition supports (``file``)."""
+    """Syncs the configured sources of kinds this edition supports (``file``, ``git``, ``api``;
+    git caches go under ``cache_dir``, default :func:`.git_source.default_cache_dir`)."""
 
     def __init__(
         self,
@@ -67,12 +70,14 @@ class SyncService:
         settings: SyncSettings,
         *,
         on_sync: Callable[[str, str, float], None] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.on_sync = on_sync
+        self._fetchers = Fetchers(cache_dir)
         self._sources: dict[str, SourceSpec] = {
-            s.name: s for s in settings.sources if s.kind in SYNCED_KINDS and s.file is not None
+            s.name: s for s in settings.sources if s.kind in SYNCED_KINDS
         }
         self._ids: dict[str, uuid.UUID] = {}
         self._locks: dict[str, asyncio.Lock] = {n: asyncio.Lock() for n in self._sources}
@@ -123,14 +128,13 @@ class SyncService:
         return self._ids[name]
 
     async def _sync(self, spec: SourceSpec, started: float) -> SyncOutcome:
-        assert spec.file is not None
         source_id = await self._source_id(spec.name)
         async with self.pool.connection() as conn:
             async with conn.transaction():
                 await status.begin(conn, source_id)
             async with conn.transaction():
                 before = await status.read_by_id(conn, source_id)
-        fetched = await fetch(spec.name, spec.file)
+        fetched = await self._fetchers.fetch(spec)
         wanted_filter = filter_hash(spec.filter)
         if (
             before is not None
@@ -147,6 +151,7 @@ class SyncService:
                     counts=before.counts,
                     message=message,
                 )
+            self._fetchers.succeeded(spec, fetched)
             return SyncOutcome(
                 spec.name, UNCHANGED, time.monotonic() - started, message, before.counts
             )
@@ -161,14 +166,20 @@ class SyncService:
         wanted_filter: str | None,
         started: float,
     ) -> SyncOutcome:
-        data = await asyncio.to_thread(
-            parse, spec.name, fetched.origin, fetched.data, spec.filter,
-            max_meta_size=self._max_meta,
-        )  # fmt: skip
+        try:
+            data = await asyncio.to_thread(
+                parse, spec.name, fetched.origin, fetched.data, spec.filter,
+                max_meta_size=self._max_meta,
+            )  # fmt: skip
+        except InvalidEntry as e:  # where the source has it (an api source: page, position)
+            raise self._fetchers.locate(fetched, e) from None
         claims = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.claims.items()}
         async with self.pool.connection() as conn, conn.transaction():
             await q.lock_source(conn, source_id=source_id)
-            result = await writer.write(conn, source_id, data, claims=claims or None)
+            result = await writer.write(
+                conn, source_id, data, claims=claims or None,
+                removed=self._fetchers.removed(fetched),
+            )  # fmt: skip
             counts = status.Counts(
                 result.servers, result.skills, result.versions, data.plugins_skipped
             )
@@ -181,6 +192,7 @@ class SyncService:
                 counts=counts,
                 message=message,
             )
+        self._fetchers.succeeded(spec, fetched)
         return SyncOutcome(
             spec.name, SYNCED, time.monotonic() - started, message, counts,
             result.changed, result.deleted,

@@ -20,13 +20,14 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from thv_registry.queries.aio import sync as q
+from thv_registry.redact import mask_url
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import FilterSpec
 
 __all__ = ["ReconcileConflict", "SourceInUse", "reconcile", "SYNCED_KINDS"]
 
 #: the source kinds this edition syncs
-SYNCED_KINDS = frozenset({"file"})
+SYNCED_KINDS = frozenset({"file", "git", "api"})
 
 
 class ReconcileConflict(Exception):
@@ -75,6 +76,12 @@ def _filter(spec: FilterSpec | None) -> dict[str, Any] | None:
 
 
 def _config(source: SourceSpec) -> dict[str, Any] | None:
+    if source.git is not None:
+        g = source.git
+        ref = {k: v for k, v in (("branch", g.branch), ("tag", g.tag), ("commit", g.commit)) if v}
+        return {"repository": mask_url(g.repository), **ref, "path": g.path}
+    if source.api is not None:
+        return {"endpoint": mask_url(source.api.endpoint)}
     if source.file is None:
         return None
     f = source.file

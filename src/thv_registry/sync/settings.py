@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
+from thv_registry.sync.api_source import ApiSpec
 from thv_registry.sync.file_source import FileSpec
+from thv_registry.sync.git_source import GitSpec
 from thv_registry.sync.upstream import FilterSpec
 
 __all__ = ["SourceSpec", "RegistrySpec", "SyncSettings", "PolicySpec", "ServerSpec"]
@@ -29,6 +31,10 @@ class SourceSpec(Protocol):
     def kind(self) -> str: ...
     @property
     def file(self) -> FileSpec | None: ...
+    @property
+    def git(self) -> GitSpec | None: ...
+    @property
+    def api(self) -> ApiSpec | None: ...
     @property
     def sync_policy(self) -> PolicySpec | None: ...
     @property

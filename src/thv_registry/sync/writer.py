@@ -131,8 +131,15 @@ async def write(
     data: UpstreamData,
     *,
     claims: dict[str, Any] | None = None,
+    removed: frozenset[tuple[str, str]] | None = None,
 ) -> WriteResult:
-    """Make the source's rows match ``data``; run inside the caller's transaction."""
+    """Make the source's rows match ``data``; run inside the caller's transaction.
+
+    ``removed`` None: ``data`` is everything the source has (a version it lacks is marked
+    deleted). Otherwise ``data`` holds only what changed (an incremental fetch): the source's
+    other versions stay as they are, and only the server versions in ``removed`` (name,
+    version) are marked deleted; counts and latest pointers are over the merged result.
+    """
     entries: dict[Key, uuid.UUID] = {}
     current: dict[Key, dict[str, _Version]] = defaultdict(dict)
     old_latest: dict[Key, str | None] = {}
@@ -179,8 +186,11 @@ async def write(
         v.id
         for key, have in current.items()
         for version, v in have.items()
-        if v.status != "DELETED" and version not in wanted.get(key, {})
+        if v.status != "DELETED"
+        and version not in wanted.get(key, {})
+        and (removed is None or (key[0] == "MCP" and (key[1], version) in removed))
     ]
+    live_count: dict[Key, int] = {}
 
     set_ids: list[uuid.UUID] = []
     set_versions: list[str] = []
@@ -189,7 +199,15 @@ async def write(
     now = datetime.datetime.now(datetime.UTC)  # a version first seen now is the newest published
     for key in set(entries) | set(wanted):
         versions = wanted.get(key, {})
+        if removed is not None:  # incremental: the versions kept, overlaid with the changes
+            kept = {
+                v: old
+                for v, old in current.get(key, {}).items()
+                if old.status != "DELETED" and (key[0] != "MCP" or (key[1], v) not in removed)
+            }
+            versions = kept | versions
         live = [v for v, e in versions.items() if _status(e) != "DELETED"]
+        live_count[key] = len(live)
         first_seen: dict[str, datetime.datetime] = defaultdict(
             lambda: now, {v: old.published_at for v, old in current.get(key, {}).items()}
         )
@@ -218,6 +236,16 @@ async def write(
     if touch:
         await q.touch_versions(
             conn, entry_ids=[t[0] for t in touch], versions=[t[1] for t in touch]
+        )
+    if removed is not None:  # counts of what the source holds after the changes
+        held = {k: n for k, n in live_count.items() if n}
+        return WriteResult(
+            servers=sum(1 for k in held if k[0] == "MCP"),
+            skills=sum(1 for k in held if k[0] == "SKILL"),
+            versions=sum(held.values()),
+            changed=changed,
+            deleted=len(vanished),
+            latest_moved=len(drop_ids) + len(set_ids),
         )
     return WriteResult(
         servers=sum(1 for k in wanted if k[0] == "MCP"),
