@@ -135,12 +135,15 @@ def test_up_yes_applies_all(
     assert version_of(database) == (3, False)
     assert database.tables() == {"a", "b", "c"} | STATE_TABLES
     lines = result.stdout.splitlines()
-    assert [line.split(" (")[0] for line in lines[:3]] == [
+    assert [line.split(" (")[0] for line in lines[:6]] == [  # a line as each starts and ends
+        "Applying 000001 a ...",
         "Applied 000001 a",
+        "Applying 000002 b ...",
         "Applied 000002 b",
+        "Applying 000003 c ...",
         "Applied 000003 c",
     ]
-    assert re.fullmatch(r"Applied 000001 a \(\d+\.\d{3} s\)", lines[0])
+    assert re.fullmatch(r"Applied 000001 a \(\d+\.\d{3} s\)", lines[1])
     assert lines[-1] == "Database is now at version 3 (c)."
 
 
@@ -182,15 +185,18 @@ def test_down_one_step_then_all_the_way(
     one = cli("migrate", "down", "-n", "1", *common)
     assert one.returncode == 0, one.stderr
     assert one.stdout.splitlines()[0].startswith("Backup written to ")  # before any revert
-    assert one.stdout.splitlines()[2].startswith("Reverted 000003 c (")
+    assert one.stdout.splitlines()[2] == "Reverting 000003 c ..."
+    assert one.stdout.splitlines()[3].startswith("Reverted 000003 c (")
     assert one.stdout.splitlines()[-1] == "Database is now at version 2 (b)."
     assert version_of(database) == (2, False)
     assert database.tables() == {"a", "b"} | STATE_TABLES
 
     rest = cli("migrate", "down", "--num-steps", "0", *common)
     assert rest.returncode == 0, rest.stderr
-    assert [line.split(" (")[0] for line in rest.stdout.splitlines()[2:4]] == [
+    assert [line.split(" (")[0] for line in rest.stdout.splitlines()[2:6]] == [
+        "Reverting 000002 b ...",
         "Reverted 000002 b",
+        "Reverting 000001 a ...",
         "Reverted 000001 a",
     ]
     assert rest.stdout.splitlines()[-1] == "Database now has no version (all migrations reverted)."
@@ -310,7 +316,8 @@ def test_failing_migration_rolls_back_and_names_the_line(
     assert "Traceback" not in result.stderr
     assert re.search(r"000002_b\.up\.sql:2:\d+", result.stderr), result.stderr
     assert 'relation "nope" does not exist' in result.stderr
-    assert result.stdout.startswith("Applied 000001 a (")
+    assert result.stdout.startswith("Applying 000001 a ...\nApplied 000001 a (")
+    assert result.stdout.endswith("Applying 000002 b ...\n")  # the step that failed
     assert version_of(database) == (1, False)
     assert database.tables() == {"a"} | STATE_TABLES
 
@@ -335,13 +342,13 @@ def test_json_output_is_parseable(cli: Cli, config_file: Path, small_set: Path, 
 
 
 def test_json_errors_are_json_records(cli: Cli, config_file: Path, tmp_path: Path) -> None:
-    broken = write_set(tmp_path / "broken", {"000001_a.up.sql": "SELECT 1;\n", "x.txt": "x\n"})
+    broken = write_set(tmp_path / "broken", {"000001_a.up.sql": "SELECT 1;\n", "x.sql": "x\n"})
     args: list[str | Path] = ["migrate", "up", "--config", config_file, "--migrations-dir", broken]
     result = cli("--log-format", "json", *args, "-y")
     assert result.returncode == ExitCode.SOURCE
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert records[-1]["level"] == "error" and records[-1]["exit_code"] == ExitCode.SOURCE
-    assert "'x.txt'" in records[-1]["message"]
+    assert "'x.sql'" in records[-1]["message"]
     assert {"time", "logger"} <= records[-1].keys()
 
 

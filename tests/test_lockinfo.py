@@ -155,9 +155,31 @@ def test_notes_explain(sql: str, words: str) -> None:
     assert words in (analyze_sql(sql).note or "")
 
 
-@pytest.mark.parametrize("sql", ["DO $$ BEGIN NULL; END $$", "CREATE ROLE r", "this is not sql"])
+@pytest.mark.parametrize(
+    "sql", ["DO $$ BEGIN NULL; END $$", "ALTER SYSTEM SET work_mem = '1MB'", "this is not sql"]
+)
 def test_unknown_is_not_analysed(sql: str) -> None:
     assert analyze_sql(sql) == StatementLocks((), None, "not analysed")
+
+
+def test_what_the_catalog_can_settle_is_asked() -> None:
+    drop = analyze_sql("ALTER TABLE child DROP CONSTRAINT child_fk")
+    (question,) = drop.questions
+    assert (question.kind, question.relation, question.name) == ("constraint", "child", "child_fk")
+    assert drop.notes == (question.note,) and drop.note == question.note
+    tables = analyze_sql("DROP TABLE a, app.b")
+    assert [(q.kind, q.relation) for q in tables.questions] == [
+        ("foreign_keys", "a"),
+        ("foreign_keys", "app.b"),
+    ]
+    assert len(tables.notes) == 1  # one note for both, one question each
+
+
+@pytest.mark.parametrize(
+    "sql", ["CREATE ROLE r LOGIN PASSWORD 'x'", "ALTER ROLE r PASSWORD NULL", "DROP ROLE r"]
+)
+def test_role_statements_take_no_table_lock(sql: str) -> None:
+    assert analyze_sql(sql) == StatementLocks((), False, None)
 
 
 def test_analyze_takes_parsed_statements() -> None:

@@ -1,7 +1,8 @@
 """Keep passwords out of everything shown or logged: one mask, one place.
 
-Used for connection errors, pg_dump's messages, other sessions' queries in lock messages, and the
-masked statements of ``prime-db --dry-run``. Imports nothing heavy.
+Used for connection errors, pg_dump's messages, other sessions' queries in lock messages, the
+masked statements of ``prime-db --dry-run``, and the migration SQL shown by the plan, ``--sql``,
+the JSON output and ``--debug`` logs. Imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ __all__ = ["MASK", "redact", "mask_password_literals"]
 MASK = "********"
 
 #: a string literal after a PASSWORD keyword (CREATE/ALTER ROLE/USER ... PASSWORD '...'), also
-#: E'...' and literals with doubled quotes or backslash escapes. A regular expression, not the
-#: parser: the text may be cut short (pg_stat_activity truncates queries) and must still be masked.
-_PASSWORD_LITERAL = re.compile(r"(?i)\b(PASSWORD\s+)E?'(?:[^'\\]|''|\\.)*'?")
+#: E'...', literals with doubled quotes or backslash escapes, and dollar quotes ($$...$$,
+#: $tag$...$tag$). A regular expression, not the parser: the text may be cut short
+#: (pg_stat_activity truncates queries, a plan shows a first line) and must still be masked.
+_PASSWORD_LITERAL = re.compile(
+    r"(?is)\b(PASSWORD\s+)(?:E?'(?:[^'\\]|''|\\.)*'?|\$([A-Za-z_]\w*|)\$.*?(?:\$\2\$|\Z))"
+)
 
 
 def redact(text: str, *secrets: str | None) -> str:

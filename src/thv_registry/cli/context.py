@@ -51,6 +51,8 @@ class AppContext:
     lock_wait_s: float | None = None
     lock_timeout_ms: int | None = None
     lock_retries: int | None = None
+    #: --sql: show the SQL of every planned step (and change nothing)
+    show_sql: bool = False
     _settings: Settings | None = field(default=None, init=False, repr=False)
     _settings_loaded: bool = field(default=False, init=False, repr=False)
     _migrator: Migrator | None = field(default=None, init=False, repr=False)

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from thv_registry.cli.context import (
     AppContext,
     HelpGroup,
+    _setter,
     config_option,
     global_options,
     lock_options,
@@ -29,6 +30,10 @@ from thv_registry.cli.migrate_state import (
     version_command,
 )
 from thv_registry.migrations.engine.model import Direction, Down, Goto, Plan, Request, Up
+
+if TYPE_CHECKING:
+    from thv_registry.migrations.engine.migrator import Migrator
+    from thv_registry.migrations.tools.explain import StepInfo
 
 __all__ = ["migrate"]
 
@@ -56,6 +61,14 @@ def _require_num_steps(ctx: click.Context, param: click.Parameter, value: Any) -
 
 
 def dry_run_option(f: FC) -> FC:
+    """``--dry-run`` and ``--sql`` (the SQL of every step, as Alembic's offline mode)."""
+    f = click.option(
+        "--sql",
+        is_flag=True,
+        expose_value=False,
+        callback=_setter("show_sql"),
+        help="Print the full SQL of every planned step (passwords masked) and change nothing.",
+    )(f)
     return click.option(
         "--dry-run",
         is_flag=True,
@@ -194,6 +207,7 @@ def _migrate(
     no_backup: bool = False,
 ) -> None:
     """Plan read-only; show the plan unless --yes; ask; then apply under the lock."""
+    dry_run = dry_run or app.show_sql
     migrator = app.migrator
     out = output_for(app, output, migrator.source)
     plan = migrator.plan(request)
@@ -201,10 +215,9 @@ def _migrate(
         out.nothing_to_do(plan)
         return
     if dry_run or not yes:
-        from thv_registry.migrations.tools.explain import explain
-
-        details = explain(plan)  # parses every file: a broken one fails before asking
-        out.plan(plan, target=migrator.params.describe(), details=details, dry_run=dry_run)
+        details = _explain(migrator, plan)  # parses every file: a broken one fails before asking
+        target = migrator.params.describe()
+        out.plan(plan, target=target, details=details, dry_run=dry_run, sql=app.show_sql)
         if dry_run:
             return
         if not out.confirm(plan):
@@ -220,13 +233,28 @@ def _migrate(
 
             out.backup(take_backup(migrator.params, label=backup_label(final)))
 
-    result = migrator.apply(
-        request, confirmed=None if yes else plan, on_step=out.step, before_run=backup_first
-    )
+    try:
+        result = migrator.apply(
+            request, confirmed=None if yes else plan, on_step=out.step, before_run=backup_first
+        )
+    finally:
+        out.stop_progress()  # a step's progress line ends before any message
     if result.applied or result.plan.accepted:
         out.done(result)
     else:
         out.nothing_to_do(result.plan)
+
+
+def _explain(migrator: Migrator, plan: Plan) -> tuple[StepInfo, ...]:
+    """Each step's statements and locks; foreign keys are looked up in the database's catalog."""
+    from thv_registry.db.connect import connect
+    from thv_registry.migrations.tools.explain import DatabaseCatalog, explain
+
+    def catalog_connection() -> Any:
+        return connect(migrator.params, application_name=migrator.application_name)
+
+    with DatabaseCatalog(catalog_connection) as catalog:
+        return explain(plan, catalog)
 
 
 migrate.add_command(status_command)

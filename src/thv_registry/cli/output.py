@@ -8,6 +8,7 @@ Results and progress go to stdout; notices, prompts and errors go to stderr. Wit
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from thv_registry.migrations.engine.model import (
 )
 
 if TYPE_CHECKING:
+    from thv_registry.cli.progress import StepProgress
     from thv_registry.migrations.tools.backup import Backup
     from thv_registry.migrations.tools.explain import StepInfo
     from thv_registry.migrations.tools.status import Status
@@ -50,6 +52,9 @@ class Output:
         self.json_mode = json_mode
         self.debug = debug
         self.names: Mapping[int, str] = names or {}
+        #: colours: False with NO_COLOR; None lets click strip them when stdout is no terminal
+        self.color: bool | None = False if os.environ.get("NO_COLOR") else None
+        self._progress: StepProgress | None = None
 
     def notice(self, message: str) -> None:
         """Tell the user something about how the command runs (stderr)."""
@@ -65,17 +70,26 @@ class Output:
         target: str,
         details: Sequence[StepInfo] = (),
         dry_run: bool = False,
+        sql: bool = False,
     ) -> None:
-        """The plan with each step's statements, locks and transaction mode."""
+        """The plan with each step's statements, locks and transaction mode; with ``sql``, the
+        whole SQL of every step as a script instead (JSON carries both)."""
+        from thv_registry.cli import plan_render
+
         if self.json_mode:
-            self._json(**render.plan_json(plan, details, target=target, dry_run=dry_run))
+            self._json(**plan_render.plan_json(plan, details, target=target, dry_run=dry_run))
             return
-        lines = render.plan_lines(plan, details, target=target, names=self.names)
+        if sql:
+            lines = plan_render.sql_lines(plan, details, target=target, names=self.names)
+            click.echo("\n".join(lines))
+            return
+        width = _terminal_width()
+        lines = plan_render.plan_lines(plan, details, target=target, names=self.names, width=width)
         if plan.direction is Direction.DOWN:
-            lines.append(f"WARNING: {DATA_LOSS_WARNING}")
+            lines.extend(plan_render.wrap(DATA_LOSS_WARNING, width, "  ", "WARNING: "))
         if dry_run:
             lines.append("Dry run: nothing was changed.")
-        click.echo("\n".join(lines))
+        click.echo("\n".join(plan_render.paint(line) for line in lines), color=self.color)
 
     def status(
         self, status: Status, *, target: str, ignored: Sequence[str] = (), verbose: bool = False
@@ -158,16 +172,20 @@ class Output:
 
     def step(self, event: StepEvent) -> None:
         """The ``on_step`` callback: a line per finished step (and per started one with --debug)."""
-        if event.phase == "started":
-            if self.debug and not self.json_mode:
-                verb = "Applying" if event.step.direction is Direction.UP else "Reverting"
-                click.echo(f"{verb} {render.step_label(event.step)} ...")
-            return
         if self.json_mode:
-            self._json(event="step", **_step_json(event.step), duration_s=event.duration_s)
+            if event.phase == "finished":
+                self._json(event="step", **_step_json(event.step), duration_s=event.duration_s)
             return
-        verb = "Applied" if event.step.direction is Direction.UP else "Reverted"
-        click.echo(f"{verb} {render.step_label(event.step)} ({event.duration_s or 0.0:.3f} s)")
+        if self._progress is None:
+            from thv_registry.cli.progress import StepProgress
+
+            self._progress = StepProgress.for_stdout(color=self.color)
+        self._progress(event)
+
+    def stop_progress(self) -> None:
+        """End a step's progress line (the run stopped inside a step: error or Ctrl-C)."""
+        if self._progress is not None:
+            self._progress.stop()
 
     def backup(self, backup: Backup) -> None:
         """Where the pre-revert backup is and how to restore it (stdout: it is a result)."""
@@ -255,6 +273,16 @@ def read_answer(question: str) -> str:
     return line.strip()
 
 
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one (plans wrap to it); None: do not wrap."""
+    stream = sys.stdout
+    if stream is None or not stream.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
 def report_failure(
     exc: BaseException, message: str, *, exit_code: int, json_mode: bool, debug: bool
 ) -> None:
@@ -275,6 +303,18 @@ def one_paragraph(text: str) -> str:
 
 
 # -- logging -------------------------------------------------------------------------------------
+
+
+class _MaskPasswords(logging.Filter):
+    """Mask ``PASSWORD '...'`` literals in every record (``--debug`` echoes migration SQL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "assword" in message or "ASSWORD" in message:
+            from thv_registry.redact import mask_password_literals
+
+            record.msg, record.args = mask_password_literals(message), None
+        return True
 
 
 class _TextFormatter(logging.Formatter):
@@ -305,6 +345,7 @@ def configure_logging(*, debug: bool, json_mode: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_JsonFormatter() if json_mode else _TextFormatter())
+    handler.addFilter(_MaskPasswords())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.getLogger("thv_registry").setLevel(logging.DEBUG if debug else logging.INFO)

@@ -1,34 +1,32 @@
 """Pure formatting of engine results: text lines for people, dicts for the JSON output.
 
+Plans are in :mod:`.plan_render`.
+
 The JSON shapes are documented in docs/json-output.md and are stable: add fields, never rename
 or remove them. :class:`.output.Output` decides where each goes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from thv_registry.migrations.engine.model import (
-    ChangedFile,
     DatabaseView,
     HistoryDirection,
     HistoryEntry,
-    Plan,
     Step,
     VersionState,
     version_label,
 )
 
 if TYPE_CHECKING:
-    from thv_registry.migrations.tools.explain import StatementInfo, StepInfo
     from thv_registry.migrations.tools.status import Status, StatusRow
 
 __all__ = [
     "version_text",
-    "plan_lines",
-    "plan_json",
+    "step_label",
     "status_lines",
     "status_json",
     "view_lines",
@@ -78,104 +76,6 @@ def _duration(ms: float | None) -> str:
 
 def step_label(step: Step) -> str:
     return f"{step.migration.version:06d} {step.migration.name}"
-
-
-def plan_lines(
-    plan: Plan, details: Sequence[StepInfo], *, target: str, names: Mapping[int, str]
-) -> list[str]:
-    """The plan as shown before a confirmation and by --dry-run."""
-    from thv_registry.migrations.engine.model import Direction
-
-    verb = "revert" if plan.direction is Direction.DOWN else "apply"
-    lines = [
-        f"Database:          {target}",
-        f"Current version:   {version_text(plan.current, names)}",
-    ]
-    for change in plan.accepted:
-        lines.append(
-            f"Accepting changed: {change.origin} (version {change.version}; sha256 "
-            f"{change.recorded[:12]} when applied, {change.actual[:12]} now)"
-        )
-    if plan.steps:
-        lines.append(f"Migrations to {verb} ({len(plan.steps)}):")
-    width = max((len(s.text) for d in details for s in d.statements), default=0)
-    by_step = {id(d.step): d for d in details}
-    for step in plan.steps:
-        info = by_step.get(id(step))
-        if info is None:
-            lines.append(f"  {step.direction.value:<4} {step_label(step)}")
-            continue
-        mode = "transaction" if info.transactional else "no transaction: dirty while it runs"
-        lines.append(f"  {step.direction.value:<4} {step_label(step)}   ({mode})")
-        if not info.statements:
-            lines.append("         (no statements)")
-        for statement in info.statements:
-            lines.append(f"         {statement.text:<{width}}   {_locks_text(statement)}")
-    final = VersionState(plan.final_version, False)
-    lines.append(f"Resulting version: {version_text(final, names)}")
-    return lines
-
-
-def _locks_text(statement: StatementInfo) -> str:
-    rewrite = {True: "yes", False: "no", None: "unknown"}[statement.rewrites]
-    if statement.locks:
-        locks = "; ".join(f"{lock.mode} on {lock.relation}" for lock in statement.locks)
-        text = f"{locks}, rewrite: {rewrite}"
-    else:
-        text = "no lock on existing tables"
-        if statement.rewrites is not False:
-            text += f", rewrite: {rewrite}"
-    return text + (f" - {statement.note}" if statement.note else "")
-
-
-def plan_json(
-    plan: Plan, details: Sequence[StepInfo], *, target: str, dry_run: bool
-) -> dict[str, Any]:
-    by_step = {id(d.step): d for d in details}
-    steps = []
-    for step in plan.steps:
-        item: dict[str, Any] = {
-            "direction": step.direction.value,
-            "version": step.migration.version,
-            "name": step.migration.name,
-            "target_version": step.target_version,
-        }
-        info = by_step.get(id(step))
-        if info is not None:
-            item["file"] = info.file
-            item["transactional"] = info.transactional
-            item["statements"] = [
-                {
-                    "line": s.line,
-                    "text": s.text,
-                    "kind": s.kind,
-                    "locks": [{"mode": lock.mode, "relation": lock.relation} for lock in s.locks],
-                    "rewrites": s.rewrites,
-                    "note": s.note,
-                }
-                for s in info.statements
-            ]
-        steps.append(item)
-    return {
-        "event": "plan",
-        "dry_run": dry_run,
-        "database": target,
-        "current_version": plan.current.version,
-        "dirty": plan.current.dirty,
-        "final_version": plan.final_version,
-        "steps": steps,
-        "accepted": [_changed_json(c) for c in plan.accepted],
-    }
-
-
-def _changed_json(change: ChangedFile) -> dict[str, Any]:
-    return {
-        "version": change.version,
-        "name": change.name,
-        "file": change.origin,
-        "recorded_checksum": change.recorded,
-        "checksum": change.actual,
-    }
 
 
 # -- status --------------------------------------------------------------------------------------

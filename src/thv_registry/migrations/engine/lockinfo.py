@@ -3,7 +3,9 @@
 A pure analysis of one statement's text with PostgreSQL's parser (pglast), following the
 PostgreSQL documentation (chapter "Explicit Locking" and the ALTER TABLE page) and
 ``AlterTableGetLockLevel`` in ``tablecmds.c``. No catalog is consulted, so what depends on the
-existing schema (a column's old type, triggers, dependent objects) is said in ``note``.
+existing schema (a column's old type, triggers, dependent objects) is said in ``note``; where a
+catalog lookup would settle it (is this constraint a foreign key? which tables do this table's
+foreign keys reference?), ``questions`` says so, for a caller that is connected.
 
 Relations are named as written: ``app.users`` when the statement qualifies the name, ``users``
 when it does not (the caller may add "(search_path)"); identifiers that need quotes are quoted.
@@ -40,9 +42,15 @@ if TYPE_CHECKING:
 
     from thv_registry.migrations.engine.sqlfile import Statement
 
-__all__ = ["LOCK_MODES", "TableLock", "StatementLocks", "analyze", "analyze_sql"]
+__all__ = [
+    "LOCK_MODES", "TableLock", "StatementLocks", "CatalogQuestion", "analyze", "analyze_sql",
+]  # fmt: skip
 
 AS, RS, RX, SUX, SH, SRX, EX, AX = LOCK_MODES
+FOREIGN_KEYS_NOTE = (
+    "also takes ACCESS EXCLUSIVE on the tables its foreign keys reference (not visible from the "
+    "text)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,16 +62,33 @@ class TableLock:
 
 
 @dataclass(frozen=True)
+class CatalogQuestion:
+    """What the text cannot tell and the catalog can, with the note that stands for it meanwhile.
+
+    ``kind``: ``constraint`` (is ``name`` on ``relation`` a foreign key, and to which table?) or
+    ``foreign_keys`` (which tables do the foreign keys of ``relation`` reference?).
+    """
+
+    kind: str
+    relation: str
+    name: str | None
+    note: str  #: the conditional note, one of ``StatementLocks.notes``
+
+
+@dataclass(frozen=True)
 class StatementLocks:
     """The locks a statement takes (strongest per relation) and whether it rewrites a table.
 
     ``rewrites``: True, False, or None when it depends on what the text does not show.
-    ``note``: what else to know (full-table scans, locks the text cannot show), or None.
+    ``note``: what else to know (full-table scans, locks the text cannot show), or None; the
+    same as ``notes`` joined with ``; ``.
     """
 
     locks: tuple[TableLock, ...]
     rewrites: bool | None
     note: str | None
+    notes: tuple[str, ...] = ()
+    questions: tuple[CatalogQuestion, ...] = ()
 
 
 NOT_ANALYSED = StatementLocks((), None, "not analysed")
@@ -94,6 +119,7 @@ class _Result:
     levels: dict[str, int] = field(default_factory=dict)
     rewrite_votes: list[bool | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    questions: list[CatalogQuestion] = field(default_factory=list)
 
     def lock(self, mode: str, relation: str | None) -> None:
         if relation:
@@ -111,12 +137,20 @@ class _Result:
         if text and text not in self.notes:
             self.notes.append(text)
 
+    def ask(self, kind: str, relation: str, name: str | None, note: str) -> None:
+        """A conditional ``note`` that the catalog can settle."""
+        self.note(note)
+        self.questions.append(CatalogQuestion(kind, relation, name, note))
+
     def done(self) -> StatementLocks:
         votes = self.rewrite_votes
         rewrites = True if True in votes else (None if None in votes else False)  # [] -> False
         levels = self.levels.items()
         locks = tuple(TableLock(LOCK_MODES[lvl], rel) for rel, lvl in levels if lvl >= 0)
-        return StatementLocks(locks, rewrites, "; ".join(self.notes) or None)
+        notes = tuple(self.notes)
+        return StatementLocks(
+            locks, rewrites, "; ".join(notes) or None, notes, tuple(self.questions)
+        )
 
 
 def _analyze_node(node: ast.Node) -> StatementLocks:
@@ -218,10 +252,8 @@ def _drop(r: _Result, node: ast.DropStmt) -> None:
         for item in objects:
             r.lock(mode, dotted(item))
         if kind == "TABLE":
-            r.note(
-                "also takes ACCESS EXCLUSIVE on the tables its foreign keys reference "
-                "(not visible from the text)"
-            )
+            for item in objects:
+                r.ask("foreign_keys", dotted(item), None, FOREIGN_KEYS_NOTE)
         elif kind == "INDEX":
             r.note(
                 "the lock is on the index's table (the relation shown is the index)"
@@ -300,7 +332,9 @@ def _alter_table(r: _Result, node: ast.AlterTableStmt) -> None:
             continue
         kind, arg = kind_name(cmd.subtype).removeprefix("AT_"), cmd.def_
         lock, rewrite = ALTER_SIMPLE.get(kind, (AX, None))
-        if kind in ALTER_NOTES:
+        if kind == "DropConstraint" and cmd.name:
+            r.ask("constraint", table, cmd.name, ALTER_NOTES[kind].format(col=cmd.name))
+        elif kind in ALTER_NOTES:
             r.note(ALTER_NOTES[kind].format(col=cmd.name))
         if kind == "AddColumn" and isinstance(arg, ast.ColumnDef):
             rewrite = _add_column(r, arg)

@@ -89,7 +89,8 @@ SIMPLE: dict[str, tuple[str | None, str, str | None]] = {
     **dict.fromkeys((
         "CreateEnumStmt", "CompositeTypeStmt", "CreateRangeStmt", "DefineStmt",
         "CreateFunctionStmt", "CreateDomainStmt", "CreateSeqStmt", "CreateSchemaStmt",
-        "CreateExtensionStmt", "VariableSetStmt", "TransactionStmt",
+        "CreateExtensionStmt", "VariableSetStmt", "TransactionStmt", "CreateRoleStmt",
+        "AlterRoleStmt", "DropRoleStmt", "GrantRoleStmt",
     ), (None, "", None)),
 }
 TABLE_LIKE = frozenset({"TABLE", "VIEW", "MATVIEW", "SEQUENCE", "FOREIGN_TABLE", "INDEX"})

@@ -24,6 +24,7 @@ from thv_registry.errors import (
 )
 from thv_registry.migrations.engine import sqlfile
 from thv_registry.migrations.engine.model import Step
+from thv_registry.redact import mask_password_literals
 
 if TYPE_CHECKING:
     import psycopg
@@ -109,8 +110,10 @@ class StepRun:
         """
         import psycopg
 
+        debug = log.isEnabledFor(logging.DEBUG)
         for statement in self.item.sql.statements:
-            log.debug("%s: %s", self.step.file.origin, statement.text)
+            if debug:
+                log.debug("%s: %s", self.step.file.origin, mask_password_literals(statement.text))
             try:
                 self.conn.execute((prefix + statement.text).encode(), prepare=False)
             except psycopg.errors.LockNotAvailable as exc:
