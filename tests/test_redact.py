@@ -39,6 +39,16 @@ def test_redact(text: str, secrets: tuple[str | None, ...], expected: str) -> No
         # pg_stat_activity cut the query inside the literal: still masked
         ("ALTER ROLE app PASSWORD 'half-a-secr", f"ALTER ROLE app PASSWORD '{MASK}'"),
         ("ALTER ROLE app PASSWORD NULL", "ALTER ROLE app PASSWORD NULL"),
+        # dollar quotes, with and without a tag, across lines, and cut short
+        ("ALTER ROLE a PASSWORD $$x'y$$ LOGIN", f"ALTER ROLE a PASSWORD '{MASK}' LOGIN"),
+        ("CREATE ROLE a PASSWORD $pw$s$$e\ncret$pw$;", f"CREATE ROLE a PASSWORD '{MASK}';"),
+        ("CREATE ROLE a PASSWORD $pw$half-a-sec", f"CREATE ROLE a PASSWORD '{MASK}'"),
+        (
+            "create user u encrypted password 'x' valid until 'infinity'",
+            f"create user u encrypted password '{MASK}' valid until 'infinity'",
+        ),
+        # not a role's password: a column named password keeps its value
+        ("UPDATE users SET password = 'x'", "UPDATE users SET password = 'x'"),
     ],
 )
 def test_mask_password_literals(sql: str, expected: str) -> None:
