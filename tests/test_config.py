@@ -132,6 +132,7 @@ def test_no_password_leaves_it_to_pgpass(tmp_path: Path) -> None:
         "user": "app",
         "dbname": "toolhive_registry",
         "sslmode": "require",
+        "connect_timeout": 10,
     }
 
 
@@ -463,11 +464,31 @@ _ERRORS = {  # file text -> the message fragment that names key path, line and c
     "migrations-not-a-mapping": (
         _DB + "migrations: [1]\n",
         "line 5, column 1: migrations must be a mapping of keys, not a list; known keys are "
-        "lockWaitSeconds, lockTimeoutMs, lockRetries",
+        "lockWaitSeconds, lockTimeoutMs, lockRetries, statementTimeoutMs, schema, dumpSchema, "
+        "keepBackups",
     ),
-    "lock-wait-zero": (
-        _DB + "migrations:\n  lockWaitSeconds: 0\n",
-        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds greater than 0",
+    "lock-wait-negative": (
+        _DB + "migrations:\n  lockWaitSeconds: -1\n",
+        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds from 0 (do not "
+        "wait) to 86400",
+    ),
+    "statement-timeout-negative": (
+        _DB + "migrations:\n  statementTimeoutMs: -1\n",
+        "line 6, column 3: migrations.statementTimeoutMs must be a whole number of milliseconds, "
+        "0 (not set) or more",
+    ),
+    "schema-not-a-plain-name": (
+        _DB + "migrations:\n  schema: My Schema\n",
+        "line 6, column 3: migrations.schema must be a plain lower-case schema name",
+    ),
+    "keep-backups-negative": (
+        _DB + "migrations:\n  keepBackups: -2\n",
+        "line 6, column 3: migrations.keepBackups must be a whole number, 0 or more",
+    ),
+    "connect-timeout-zero": (
+        _DB + "  connectTimeout: 0\n",
+        "line 5, column 3: database.connectTimeout must be a whole number of seconds from 1 to "
+        "3600",
     ),
     "lock-timeout-negative": (
         _DB + "migrations:\n  lockTimeoutMs: -1\n",
@@ -488,7 +509,7 @@ _ERRORS = {  # file text -> the message fragment that names key path, line and c
     ),
     "lock-wait-nan": (
         _DB + "migrations:\n  lockWaitSeconds: .nan\n",
-        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds greater than 0",
+        "line 6, column 3: migrations.lockWaitSeconds must be a number of seconds from 0",
     ),
     "lock-retries-too-many": (
         _DB + "migrations:\n  lockRetries: 101\n",
@@ -570,6 +591,36 @@ def test_every_problem_in_one_paragraph(tmp_path: Path) -> None:
 
 
 # -- migration commands ------------------------------------------------------------------------
+
+
+def test_timeouts_schema_and_files_of_the_migrations_block(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        MINIMAL
+        + "  connectTimeout: 3\n"
+        + "migrations:\n  lockWaitSeconds: 0\n  statementTimeoutMs: 60000\n"
+        + "  schema: registry\n  dumpSchema: db/schema.sql\n  keepBackups: 2\n",
+    )
+    tuning = settings.migrations
+    assert (tuning.lock_wait_seconds, tuning.statement_timeout_ms) == (0, 60000)
+    assert (tuning.schema, tuning.keep_backups) == ("registry", 2)
+    assert settings.dump_schema_path() == tmp_path / "db" / "schema.sql"  # beside the file
+    for params in (settings.migration_params(), settings.app_params()):
+        assert (params.connect_timeout, params.search_path) == (3, "registry")
+        kwargs = params.connect_kwargs()
+        assert kwargs["connect_timeout"] == 3
+        assert kwargs["options"] == "-c search_path=registry"
+
+
+def test_migrations_block_defaults(tmp_path: Path) -> None:
+    settings = _load(tmp_path, MINIMAL)
+    tuning = settings.migrations
+    assert (tuning.statement_timeout_ms, tuning.schema, tuning.dump_schema) == (0, None, None)
+    assert tuning.keep_backups == 10 and settings.dump_schema_path() is None
+    params = settings.migration_params()
+    assert params.connect_timeout == 10 and "options" not in params.connect_kwargs()
+    absolute = _load(tmp_path, MINIMAL + f"migrations:\n  dumpSchema: {tmp_path}/s.sql\n")
+    assert absolute.dump_schema_path() == tmp_path / "s.sql"
 
 
 def test_a_migration_only_file_needs_no_server_block(tmp_path: Path) -> None:

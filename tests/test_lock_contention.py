@@ -3,7 +3,8 @@ open transaction and a migration ALTERs the table. The migration's ACCESS EXCLUS
 queues, and every later reader queues behind it. lock_timeout bounds that queueing: a reader
 never waits much longer than lock_timeout, the step is retried after a pause (when the readers
 get through), and the final failure names the blocker. If the blocker goes away meanwhile, the
-migration succeeds.
+migration succeeds. The bounds escalate (GitLab's with_lock_retries): 100 ms first, each retry
+longer, the configured lock_timeout last, so readers usually wait a fraction of a second.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from thv_registry.config import ConnectionParams
 from thv_registry.errors import ExitCode, TableLockTimeout
 from thv_registry.migrations import Migrator, Source, Up
 from thv_registry.migrations.engine.lock import lock_key
+from thv_registry.migrations.engine.transactional import lock_timeout_schedule
 from waiting import wait_until
 
 LOCK_TIMEOUT_MS = 200
@@ -125,7 +127,7 @@ def test_readers_wait_at_most_lock_timeout_and_the_failure_names_the_blocker(
 
     message = str(err.value)
     assert "could not get a table lock at " in message and "000002_email.up.sql:1:1" in message
-    assert "within lock_timeout (200 ms) in 3 attempts" in message
+    assert "within lock_timeout (100, 141, 200 ms) in 3 attempts" in message  # escalating
     assert f"Blocked by pid {blocker_pid} (report job" in message
     assert "holding ACCESS SHARE on accounts" in message and "idle in transaction" in message
     assert "its transaction open for " in message
@@ -198,8 +200,8 @@ def test_lock_flags_override_the_config(
     env = dict(cli_env, THV_REGISTRY_LOCK_TIMEOUT="150", THV_REGISTRY_LOCK_RETRIES="1")
     by_env = cli(env=env)
     assert by_env.returncode == ExitCode.MIGRATION_FAILED, by_env.stderr
-    assert "within lock_timeout (150 ms) in 2 attempts" in by_env.stderr
-    assert "retrying in 0.5 s (1 of 1)" in by_env.stderr
+    assert "within lock_timeout (100, 150 ms) in 2 attempts" in by_env.stderr
+    assert "retrying in 0.5 s with lock_timeout 150 ms (1 of 1)" in by_env.stderr
 
     blocker.execute("ROLLBACK")
     key = lock_key("public", "schema_migrations", at_version_1.name)
@@ -212,3 +214,71 @@ def test_lock_flags_override_the_config(
     bad = cli("--lock-timeout", "-5")
     assert bad.returncode == ExitCode.USAGE and "--lock-timeout" in bad.stderr
     assert at_version_1.query("SELECT version, dirty FROM schema_migrations") == [(1, False)]
+
+
+def test_the_lock_timeout_schedule_escalates_to_the_maximum() -> None:
+    assert lock_timeout_schedule(5000, 3) == (100, 368, 1357, 5000)
+    assert lock_timeout_schedule(4000, 3) == (100, 342, 1170, 4000)
+    assert lock_timeout_schedule(200, 2) == (100, 141, 200)
+    assert lock_timeout_schedule(5000, 0) == (5000,)  # no retry: the one attempt gets it all
+    assert lock_timeout_schedule(80, 2) == (80, 80, 80)  # at or below the first bound
+    assert lock_timeout_schedule(0, 1) == (0, 0)  # 0: no limit
+    bounds = lock_timeout_schedule(600000, 50)
+    assert bounds[0] == 100 and bounds[-1] == 600000 and list(bounds) == sorted(bounds)
+
+
+@pytest.mark.slow
+def test_escalating_bounds_keep_readers_moving_and_the_step_succeeds_mid_schedule(
+    at_version_1: TestDatabase,
+    migrations: Path,
+    blocker: psycopg.Connection[tuple[object, ...]],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Maximum 4000 ms over 4 attempts (100, 342, 1170, 4000 ms): the blocker ends during the
+    pause after the second attempt, so the third succeeds, and readers waited at most the
+    second bound, never the configured maximum."""
+    caplog.set_level(logging.WARNING, logger="thv_registry")
+    reader = Reader(at_version_1)
+    reader.start()
+    wait_until(lambda: reader.latencies, 10, "the reader's first read", alive=reader)
+    m = Migrator(
+        params(at_version_1),
+        Source.from_directory(migrations),
+        lock_timeout_ms=4000,
+        lock_retries=3,
+    )
+    outcome: list[object] = []
+    started = time.monotonic()
+    run = threading.Thread(target=lambda: outcome.append(m.apply(Up())))
+
+    def retries() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+
+    try:
+        run.start()
+        wait_until(lambda: len(retries()) >= 2, 60, "the second retry", alive=run, interval=0.005)
+        blocker.execute("COMMIT")  # the report finishes while the migration pauses (1 s)
+        run.join(60)
+    finally:
+        reader.stop.set()
+        reader.join(10)
+    elapsed = time.monotonic() - started
+    assert outcome, "the migration did not succeed"
+    assert at_version_1.query("SELECT version, dirty FROM schema_migrations") == [(2, False)]
+    messages = retries()
+    assert len(messages) == 2  # the third attempt got the lock
+    assert (
+        "(lock_timeout 100 ms)" in messages[0]
+        and "with lock_timeout 342 ms (1 of 3)" in (messages[0])
+    )
+    assert (
+        "(lock_timeout 342 ms)" in messages[1]
+        and "with lock_timeout 1170 ms (2 of 3)" in (messages[1])
+    )
+    # the timing: two bounds and two pauses (0.5 s, 1 s) passed, far less than one 4 s bound
+    assert 0.1 + 0.5 + 0.342 + 1.0 - 0.1 <= elapsed < 4.0 + MARGIN_S * 3
+    worst = max(reader.latencies)
+    with capsys.disabled():
+        print(f"\nescalation: {elapsed:.2f} s in all, reader's worst wait {worst * 1000:.0f} ms")
+    assert worst < 0.342 + MARGIN_S  # the second bound at most, never the 4000 ms maximum

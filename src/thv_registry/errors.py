@@ -28,6 +28,8 @@ __all__ = [
     "MissingFromSource",
     "ChecksumMismatch",
     "StateChanged",
+    "VersionAlreadySet",
+    "SchemaMissing",
     "Cancelled",
     "UnknownVersion",
     "DirtyDatabase",
@@ -39,6 +41,7 @@ __all__ = [
     "ConnectionLost",
     "BackupUnavailable",
     "BackupFailed",
+    "SchemaDumpFailed",
     "NoMigrationsDirectory",
     "PrimeDenied",
 ]
@@ -167,8 +170,9 @@ class DirtyRecovery:
 class ConnectionFailed(ThvError):
     """No connection. ``reason`` says why, when known: ``unreachable``, ``no_password``,
     ``auth_failed``, ``role_missing``, ``database_missing``, ``pg_hba``, ``ssl``,
-    ``login_refused``, ``embedded_start`` (the embedded server did not start); ``user`` is the
-    role that tried to connect."""
+    ``login_refused``, ``embedded_start`` (the embedded server did not start), ``starting``
+    (the server is starting up); ``user`` is the role that tried to connect; ``waited_s`` how
+    long connecting was retried before giving up (None: it was not)."""
 
     exit_code = ExitCode.CONNECTION
 
@@ -183,6 +187,7 @@ class ConnectionFailed(ThvError):
         super().__init__(message, hint=hint)
         self.reason = reason
         self.user = user
+        self.waited_s: float | None = None
 
 
 class ConnectionLost(ConnectionFailed):
@@ -283,6 +288,25 @@ class StateChanged(PlanRefused):
     """Another runner changed the state while a person was reading the plan (or the force)."""
 
 
+class VersionAlreadySet(PlanRefused):
+    """``baseline`` on a database that already has a version (``version`` -1: dirty at none)."""
+
+    def __init__(self, message: str, *, version: int, dirty: bool, requested: int) -> None:
+        super().__init__(message)
+        self.version = version
+        self.dirty = dirty
+        self.requested = requested  #: the version baseline was asked to record
+
+
+class SchemaMissing(PlanRefused):
+    """The schema the migrations are configured to use (``search_path``) does not exist."""
+
+    def __init__(self, message: str, *, schema: str, user: str | None) -> None:
+        super().__init__(message)
+        self.schema = schema
+        self.user = user  #: the role that connected (the one that should own the schema)
+
+
 class Cancelled(ThvError):
     """Confirmation was required but could not be obtained (EOF, no terminal)."""
 
@@ -358,7 +382,8 @@ class MigrationFailed(ThvError):
 
 
 class TableLockTimeout(MigrationFailed):
-    """A transactional step could not get a table lock within ``lock_timeout_ms``, every try."""
+    """A transactional step could not get a table lock in any attempt: ``bounds_ms`` is the
+    lock_timeout of each attempt (escalating), ``lock_timeout_ms`` the last and longest."""
 
     def __init__(
         self,
@@ -367,10 +392,12 @@ class TableLockTimeout(MigrationFailed):
         lock_timeout_ms: int,
         attempts: int,
         blocker_pids: Sequence[int] = (),
+        bounds_ms: Sequence[int] = (),
         **fields: Any,
     ) -> None:
         super().__init__(message, **fields)
         self.lock_timeout_ms = lock_timeout_ms
+        self.bounds_ms = tuple(bounds_ms) or (lock_timeout_ms,) * attempts
         self.attempts = attempts
         self.blocker_pids = tuple(blocker_pids)
 
@@ -406,6 +433,17 @@ class BackupFailed(ThvError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.directory = directory
+        self.pg_dump = pg_dump
+
+
+class SchemaDumpFailed(ThvError):
+    """The schema could not be dumped (no suitable pg_dump, or pg_dump failed); nothing was
+    written. ``pg_dump``: the binary used (None: none was found)."""
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, *, pg_dump: str | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.pg_dump = pg_dump
 
 

@@ -162,6 +162,9 @@ class LazyCommand(click.Command):
         return self.real().to_info_dict(ctx)
 
 
+migrate.add_command(LazyCommand("redo", ".migrate_ops:redo_command"))
+migrate.add_command(LazyCommand("baseline", ".migrate_ops:baseline_command"))
+migrate.add_command(LazyCommand("dump-schema", ".migrate_ops:dump_schema_command"))
 migrate.add_command(LazyCommand("verify", ".verify:verify_command"))
 migrate.add_command(LazyCommand("lint", ".authoring:lint_command"))
 migrate.add_command(LazyCommand("create", ".authoring:create_command"))

@@ -32,6 +32,7 @@ __all__ = [
     "wants_json",
     "lock_options",
     "lock_wait_option",
+    "wait_for_db_option",
     "global_options",
     "HelpGroup",
 ]
@@ -53,6 +54,11 @@ class AppContext:
     lock_retries: int | None = None
     #: --sql: show the SQL of every planned step (and change nothing)
     show_sql: bool = False
+    #: --wait-for-db: retry the first connection this long while the server is not up yet
+    wait_for_db_s: float | None = None
+    #: --database-url (or THV_REGISTRY_DATABASE_URL), and which of the two gave it
+    database_url: str | None = None
+    database_url_from: str = "--database-url"
     _settings: Settings | None = field(default=None, init=False, repr=False)
     _settings_loaded: bool = field(default=False, init=False, repr=False)
     _migrator: Migrator | None = field(default=None, init=False, repr=False)
@@ -100,6 +106,9 @@ class AppContext:
                 tuning.lock_timeout_ms if tuning else m.DEFAULT_LOCK_TIMEOUT_MS,
                 lock_retries=retries if retries is not None else
                 tuning.lock_retries if tuning else m.DEFAULT_LOCK_RETRIES,
+                statement_timeout_ms=tuning.statement_timeout_ms if tuning else 0,
+                wait_for_db_s=self.wait_for_db_s or 0.0,
+                on_wait=self._waiting,
             )  # fmt: skip
         return self._migrator
 
@@ -129,6 +138,13 @@ class AppContext:
             user=server.user,
             dbname=DEFAULT_DATABASE,
             sslmode="disable",
+        )
+
+    def _waiting(self, failure: Any, wait_s: float) -> None:
+        """--wait-for-db: say what is awaited, once, before the first pause."""
+        self.output().notice(
+            f"Waiting up to {wait_s:g} s for PostgreSQL at {self.migrator.params.describe()} to "
+            f"accept connections (now: {failure.message.rstrip('.')}) ..."
         )
 
 
@@ -203,24 +219,41 @@ def lock_options(f: FC) -> FC:
         expose_value=False,
         callback=_setter("lock_timeout_ms"),
         metavar="MS",
-        help="Longest wait of a step for a table lock, in ms (PostgreSQL lock_timeout; 0: no "
-        "limit). Other queries on the table queue behind the waiting migration, so keep it "
-        "short. [config: migrations.lockTimeoutMs; default 5000; env: THV_REGISTRY_LOCK_TIMEOUT]",
+        help="Longest wait of a step for a table lock, in ms (PostgreSQL lock_timeout of its "
+        "last attempt; the first waits 100 ms, each retry longer; 0: no limit). Other queries "
+        "on the table queue behind the waiting migration, so keep it short. [config: "
+        "migrations.lockTimeoutMs; default 5000; env: THV_REGISTRY_LOCK_TIMEOUT]",
     )(f)
     return lock_wait_option(f)
 
 
+def wait_for_db_option(f: FC) -> FC:
+    """``--wait-for-db SECONDS``: retry connecting while the server is not up (dbmate's wait)."""
+    return click.option(
+        "--wait-for-db",
+        type=click.FloatRange(0, 86400),
+        envvar="THV_REGISTRY_WAIT_FOR_DB",
+        expose_value=False,
+        callback=_setter("wait_for_db_s"),
+        metavar="SECONDS",
+        help="Retry connecting for up to SECONDS while nothing answers yet (a container started "
+        "beside its database), once a second; wrong credentials fail at once. Default 0: one "
+        "attempt. [env: THV_REGISTRY_WAIT_FOR_DB]",
+    )(f)
+
+
 def lock_wait_option(f: FC) -> FC:
-    """``--lock-wait``: how long to wait for another migrator's lock."""
+    """``--lock-wait``: how long to wait for another migrator's lock (0: one try)."""
     return click.option(
         "--lock-wait",
-        type=click.FloatRange(0, 86400, min_open=True),
+        type=click.FloatRange(0, 86400),
         envvar="THV_REGISTRY_LOCK_WAIT",
         expose_value=False,
         callback=_setter("lock_wait_s"),
         metavar="SECONDS",
-        help="Longest wait for the migration lock held by another migrator. [config: "
-        "migrations.lockWaitSeconds; default 15; env: THV_REGISTRY_LOCK_WAIT]",
+        help="Longest wait for the migration lock held by another migrator; 0: do not wait "
+        "(one try). [config: migrations.lockWaitSeconds; default 15; env: "
+        "THV_REGISTRY_LOCK_WAIT]",
     )(f)
 
 

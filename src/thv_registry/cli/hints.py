@@ -21,12 +21,14 @@ from thv_registry.errors import (
     NotEnoughApplied,
     OutOfOrder,
     PermissionDenied,
+    SchemaMissing,
     SourceError,
     StateChanged,
     StepRef,
     TableLockTimeout,
     ThvError,
     UnknownVersion,
+    VersionAlreadySet,
 )
 
 __all__ = ["describe", "hint_for", "dirty_recovery", "command"]
@@ -116,6 +118,8 @@ def _refusal_hint(exc: ThvError) -> str | None:
         return {
             "goto": "Pick one of the versions in the migration set, or 0 for no version.",
             "force": "Force one of the versions of the migration set, or -1 for no version.",
+            "baseline": "Baseline one of the versions of the migration set: the last one whose "
+            "changes the schema already has.",
             "accept_changed": "Name in --accept-changed the version of a changed file that "
             "`migrate status` reports.",
         }.get(exc.purpose, exc.hint)
@@ -144,6 +148,17 @@ def _refusal_hint(exc: ThvError) -> str | None:
         return "Write the down file (or stop above this version) and run again."
     if isinstance(exc, StateChanged):
         return "Run the command again to see the database as it is now."
+    if isinstance(exc, VersionAlreadySet):
+        return (
+            f"To set the version by hand, use {_force(exc.requested)} (it asks for 'yes'); "
+            f"{command('status')} shows what is applied."
+        )
+    if isinstance(exc, SchemaMissing):
+        owner = exc.user or "the migration user"
+        return (
+            f"Create it (CREATE SCHEMA {exc.schema} AUTHORIZATION {owner}; or ask your DBA), "
+            "or correct migrations.schema in the configuration."
+        )
     if isinstance(exc, SourceError) and exc.missing_directory is not None:
         return (
             "Pass --migrations-dir (or THV_REGISTRY_MIGRATIONS_DIR) with the directory that "
@@ -177,8 +192,8 @@ def _table_lock_hint(exc: TableLockTimeout) -> str:
         "Let that session commit or roll back (or end it with SELECT "
         f"pg_terminate_backend({pids})), then run the command again. Waiting longer is possible "
         "with --lock-timeout MS and --lock-retries N (config: migrations.lockTimeoutMs, "
-        "migrations.lockRetries), but while the migration waits for its lock, every other query "
-        "on the table waits behind it."
+        "migrations.lockRetries; the attempts' bounds grow from 100 ms to --lock-timeout), but "
+        "while the migration waits for its lock, every other query on the table waits behind it."
     )
 
 

@@ -20,6 +20,7 @@ from thv_registry.cli.context import (
     migrations_dir_option,
     output_option,
     pass_app,
+    wait_for_db_option,
     yes_option,
 )
 from thv_registry.cli.migrate_state import (
@@ -100,6 +101,8 @@ def accept_changed_option(f: FC) -> FC:
 
 @migrate.command("up", short_help="Apply pending migrations.")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @click.option(
     "--num-steps",
@@ -136,6 +139,8 @@ def up_command(
 
 @migrate.command("down", short_help="Revert applied migrations (may lose data).")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @click.option(
     "--num-steps",
@@ -170,6 +175,8 @@ def down_command(
 )
 @click.argument("version", type=click.IntRange(min=-1), metavar="V")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @accept_changed_option
 @no_backup_option
@@ -219,6 +226,10 @@ def _migrate(
         target = migrator.params.describe()
         out.plan(plan, target=target, details=details, dry_run=dry_run, sql=app.show_sql)
         if dry_run:
+            if plan.direction is Direction.DOWN:
+                from thv_registry.cli.migrate_files import backup_preview
+
+                backup_preview(app, out, plan, no_backup=no_backup)
             return
         if not out.confirm(plan):
             out.cancelled()
@@ -229,9 +240,14 @@ def _migrate(
     def backup_first(final: Plan) -> None:
         """Under the migration lock, right before a revert runs: nobody can change it between."""
         if final.direction is Direction.DOWN and not no_backup:
+            from thv_registry.cli.migrate_files import prune_after
             from thv_registry.migrations.tools.backup import backup_label, take_backup
 
-            out.backup(take_backup(migrator.params, label=backup_label(final)))
+            PROGRESS.stage = "backup"
+            backup = take_backup(migrator.params, label=backup_label(final))
+            out.backup(backup)
+            prune_after(app, out, backup, migrator.params.dbname)  # migrations.keepBackups
+            PROGRESS.stage = "confirmed"
 
     try:
         result = migrator.apply(
@@ -243,6 +259,9 @@ def _migrate(
         out.done(result)
     else:
         out.nothing_to_do(result.plan)
+    from thv_registry.cli.migrate_files import dump_after_run
+
+    dump_after_run(app, out, result)  # migrations.dumpSchema, after a run that changed something
 
 
 def _explain(migrator: Migrator, plan: Plan) -> tuple[StepInfo, ...]:

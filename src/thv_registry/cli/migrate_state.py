@@ -18,6 +18,7 @@ from thv_registry.cli.context import (
     migrations_dir_option,
     output_option,
     pass_app,
+    wait_for_db_option,
     wants_json,
     yes_option,
 )
@@ -51,6 +52,8 @@ def output_for(app: AppContext, output: str | None, source: Source | None = None
 
 @click.command("status", short_help="Show each migration's state; exit 12 if any is pending.")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @output_option
 @click.option(
@@ -91,6 +94,8 @@ def status_command(app: AppContext, output: str | None, verbose: bool) -> None:
 
 @click.command("version", short_help="Print the database's version and dirty flag.")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @output_option
 @global_options
@@ -119,6 +124,8 @@ def _not_for_force(ctx: click.Context, param: click.Parameter, value: Any) -> No
 )
 @click.argument("version", type=click.IntRange(min=-1), metavar="V")
 @config_option
+@database_url_option
+@wait_for_db_option
 @migrations_dir_option
 @output_option
 @yes_option

@@ -24,6 +24,7 @@ from thv_registry.migrations.engine.model import (
     Down,
     ForceResult,
     Plan,
+    Redo,
     RunResult,
     Step,
     StepEvent,
@@ -158,6 +159,10 @@ class Output:
         if not plan.steps:  # only --accept-changed checksums to record
             answer = read_answer("Record the accepted checksum(s) in the history? [y/N]: ")
             return answer.lower() in {"y", "yes"}
+        if isinstance(plan.request, Redo):
+            label = plan.steps[0].migration.label
+            answer = read_answer(f"Revert {label} and apply it again? Type 'yes' to redo: ")
+            return _only_yes(answer, "a redo")
         if plan.direction is Direction.DOWN:
             answer = read_answer(f"Revert {count}? Type 'yes' to revert: ")
             return answer.lower() == "yes"
@@ -241,6 +246,10 @@ class Output:
 
     def _done(self, state: VersionState, **extra: Any) -> None:
         self._json(event="done", version=state.version, dirty=state.dirty, **extra)
+
+    def event(self, name: str, **fields: Any) -> None:
+        """One JSON line ``{"event": name, ...}`` on stdout (JSON mode)."""
+        self._json(event=name, **fields)
 
     def _json(self, **fields: Any) -> None:
         import json  # JSON output only: not on the text path

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from thv_registry.cli.render import step_label, version_text
-from thv_registry.migrations.engine.model import ChangedFile, Direction, Plan, VersionState
+from thv_registry.migrations.engine.model import ChangedFile, Direction, Plan, Redo, VersionState
 
 if TYPE_CHECKING:
     from thv_registry.migrations.tools.explain import StatementInfo, StepInfo
@@ -37,6 +37,8 @@ def plan_lines(
 ) -> list[str]:
     """The plan as shown before a confirmation and by --dry-run; wrapped to ``width`` if given."""
     verb = "revert" if plan.direction is Direction.DOWN else "apply"
+    if isinstance(plan.request, Redo):
+        verb = "revert and apply again"
     lines = [
         _label("Database:", target, width),
         _label("Current version:", version_text(plan.current, names), width),

@@ -90,13 +90,32 @@ def serve_command(app: AppContext, address: str | None, internal_address: str | 
     out.notice("Stopped.")
 
 
+_CONFIG_HELP = (
+    "Configuration file (YAML): database, sources, registries, auth, server. Without it: the "
+    "embedded PostgreSQL and the sample registry shipped in the package. [env: THV_REGISTRY_CONFIG]"
+)
+for _param in serve_command.params:  # the shared --config option, worded for serve
+    if _param.name == "config" and isinstance(_param, click.Option):
+        _param.help = _CONFIG_HELP
+
+
 def _migrate(app: AppContext, out: Output) -> int | None:
     """Migrate to the latest version (``migrate up --yes``); the version this build expects."""
     from thv_registry.migrations.engine.model import Up
 
+    from thv_registry.errors import MissingFromSource, PlanRefused
+
     migrator = app.migrator
-    result = migrator.apply(Up())  # under the migration lock; other replicas wait, then skip
     latest = max((m.version for m in migrator.source.migrations), default=None)
+    try:
+        result = migrator.apply(Up())  # under the migration lock; other replicas wait, then skip
+    except MissingFromSource as exc:  # the migrate wording names --migrations-dir: not serve's
+        raise PlanRefused(
+            exc.message,
+            hint=f"This release knows the schema up to version {latest}; the database was "
+            f"migrated by a newer release. Serve with that release (or a newer one), or revert "
+            f"the schema to version {latest} with that release's `migrate goto {latest}` first.",
+        ) from exc
     if result.applied:
         out.notice(f"Migrated the schema to version {latest} ({len(result.applied)} applied).")
     return latest

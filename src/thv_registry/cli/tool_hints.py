@@ -41,6 +41,10 @@ def tool_hint(exc: ThvError) -> str | None:
                 "Check database.migrationUser / database.user in the configuration, or create "
                 "the role (thv-registry-api prime-db, or ask your DBA)."
             )
+        if exc.waited_s is not None:
+            return _and(exc.hint, "or wait longer with --wait-for-db SECONDS")
+        if exc.reason in ("unreachable", "starting"):
+            return _and(exc.hint, "or pass --wait-for-db SECONDS to wait for the server to start")
         if exc.reason == "embedded_start":
             return _and(exc.hint, "or pass --config with a database: block to use your own server")
         return None

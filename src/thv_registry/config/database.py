@@ -16,6 +16,7 @@ from thv_registry.migrations.engine.migrator import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_LOCK_WAIT_S,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "PASSWORD_ENV",
     "MIGRATION_PASSWORD_ENV",
     "DEFAULT_MAX_META_SIZE",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_KEEP_BACKUPS",
     "valid_host",
 ]
 
@@ -32,6 +35,10 @@ PASSWORD_ENV = "THV_REGISTRY_DATABASE_PASSWORD"
 MIGRATION_PASSWORD_ENV = "THV_REGISTRY_DATABASE_MIGRATIONPASSWORD"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_MAX_META_SIZE = 262144  #: the Go server's cap on a publisher's _meta (256 KiB)
+DEFAULT_CONNECT_TIMEOUT_S = 10  #: libpq's connect_timeout for every connection
+DEFAULT_KEEP_BACKUPS = 10  #: pre-revert backups kept per database (0: all)
+#: a schema name usable in search_path as it is: a plain, lower-case SQL identifier
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?$")
 _ROLE = Meta(min_length=1, description="a role name")
 _PASSWORD = Meta(description="a password", extra=Secret)
@@ -52,6 +59,10 @@ class DatabaseSettings(Model, frozen=True, kw_only=True):
     migration_password: Annotated[str, _PASSWORD] | None = None  #: default: ``password``
     database: Annotated[str, Meta(min_length=1, description="a database name")]
     sslmode: Annotated[str, Meta(description="one of " + ", ".join(SSL_MODES))] = "require"
+    #: seconds libpq waits for the server to answer a connection attempt (``connect_timeout``)
+    connect_timeout: Annotated[
+        int, Meta(ge=1, le=3600, description="a whole number of seconds from 1 to 3600")
+    ] = DEFAULT_CONNECT_TIMEOUT_S
     # The Go server's pool and API settings (serve).
     max_open_conns: Annotated[int, _COUNT] | None = None  #: pool size; None/0: the default
     max_idle_conns: Annotated[int, _COUNT] | None = None  #: connections kept open (min size)
@@ -84,11 +95,11 @@ class DatabaseSettings(Model, frozen=True, kw_only=True):
 
 
 class MigrationSettings(Model, frozen=True):
-    """The optional ``migrations:`` block: lock tuning for the migration runner."""
+    """The optional ``migrations:`` block: lock tuning, timeouts, the schema, files written."""
 
     lock_wait_seconds: Annotated[
         float,
-        Meta(gt=0, le=86400, description="a number of seconds greater than 0 and at most 86400"),
+        Meta(ge=0, le=86400, description="a number of seconds from 0 (do not wait) to 86400"),
     ] = DEFAULT_LOCK_WAIT_S
     lock_timeout_ms: Annotated[
         int,
@@ -99,6 +110,26 @@ class MigrationSettings(Model, frozen=True):
     lock_retries: Annotated[int, Meta(ge=0, le=100, description="a whole number from 0 to 100")] = (
         DEFAULT_LOCK_RETRIES
     )
+    #: statement_timeout of the statements of each step (0: not set, the server's applies)
+    statement_timeout_ms: Annotated[
+        int,
+        Meta(ge=0, le=2**31 - 1, description="a whole number of milliseconds, 0 (not set) or more"),
+    ] = DEFAULT_STATEMENT_TIMEOUT_MS
+    #: the schema of the migrated objects and the state tables (the session's search_path);
+    #: None: the server's search_path (normally public)
+    schema: Annotated[str, Meta(description="a schema name")] | None = None
+    #: write the schema (migrate dump-schema) to this file after every up/down that ran;
+    #: a relative path is taken from the configuration file's directory
+    dump_schema: Annotated[str, Meta(min_length=1, description="a file path")] | None = None
+    #: pre-revert backups of a database kept in the backup directory (0: keep all)
+    keep_backups: Annotated[int, _COUNT] = DEFAULT_KEEP_BACKUPS
+
+    field_checks: ClassVar[Mapping[str, Callable[[Any], str | None]]] = {
+        "schema": lambda v: None if _SCHEMA.match(v) else (
+            "must be a plain lower-case schema name (letters a-z, digits and _, not starting "
+            f"with a digit, at most 63 characters); got {v!r}"
+        ),
+    }  # fmt: skip
 
 
 def valid_host(value: str) -> str | None:

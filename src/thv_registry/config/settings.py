@@ -54,7 +54,25 @@ class Settings(Model, frozen=True):
 
     def _params(self, user: str, password: str | None) -> ConnectionParams:
         db = self._database()
-        return ConnectionParams(db.host, db.port, user, db.database, db.sslmode, password)
+        return ConnectionParams(
+            db.host,
+            db.port,
+            user,
+            db.database,
+            db.sslmode,
+            password,
+            connect_timeout=db.connect_timeout,
+            search_path=self.migrations.schema,
+        )
+
+    def dump_schema_path(self) -> Path | None:
+        """``migrations.dumpSchema``, a relative path taken from the file's directory."""
+        if self.migrations.dump_schema is None:
+            return None
+        path = Path(self.migrations.dump_schema).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
 
     def _database(self) -> DatabaseSettings:
         if self.database is None:

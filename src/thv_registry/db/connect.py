@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from thv_registry.redact import redact
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ConnectionParams", "connect", "one_line"]
+__all__ = ["ConnectionParams", "connect", "connect_waiting", "WAITABLE", "one_line"]
 
 _PASSWORD_SOURCES = (
     "database.migrationPassword or database.password in the configuration, "
@@ -44,6 +45,9 @@ class ConnectionParams:
     dbname: str
     sslmode: str
     password: str | None = field(default=None, repr=False)  #: None: libpq reads ~/.pgpass
+    connect_timeout: int = 10  #: seconds libpq waits for a connection (``connect_timeout``)
+    #: the session's search_path (one schema, a plain lower-case identifier); None: the server's
+    search_path: str | None = None
 
     def describe(self) -> str:
         """``user@host:port/dbname``, for messages (never the password)."""
@@ -53,27 +57,71 @@ class ConnectionParams:
         """Keyword arguments for ``psycopg.connect``; the password only when one is set."""
         kwargs: dict[str, object] = {"host": self.host, "port": self.port, "user": self.user}
         kwargs.update(dbname=self.dbname, sslmode=self.sslmode)
+        kwargs["connect_timeout"] = self.connect_timeout
+        if self.search_path is not None:  # a validated identifier: nothing to escape
+            kwargs["options"] = f"-c search_path={self.search_path}"
         if self.password is not None:
             kwargs["password"] = self.password
         return kwargs
 
 
 def connect(
-    params: ConnectionParams, *, application_name: str, connect_timeout: int = 10
+    params: ConnectionParams, *, application_name: str, connect_timeout: int | None = None
 ) -> psycopg.Connection[tuple[Any, ...]]:
-    """Open an autocommit connection; raise ``ConnectionFailed`` saying what to do if it fails."""
+    """Open an autocommit connection; raise ``ConnectionFailed`` saying what to do if it fails.
+
+    ``connect_timeout``: seconds, instead of the one ``params`` carries.
+    """
     import psycopg
 
     kwargs: dict[str, Any] = dict(params.connect_kwargs())
+    if connect_timeout is not None:
+        kwargs["connect_timeout"] = connect_timeout
     try:
-        return psycopg.connect(
-            autocommit=True,
-            application_name=application_name,
-            connect_timeout=connect_timeout,
-            **kwargs,
-        )
+        return psycopg.connect(autocommit=True, application_name=application_name, **kwargs)
     except psycopg.Error as exc:
-        raise _failure(params, str(exc), min(float(connect_timeout), _PROBE_TIMEOUT_S)) from exc
+        timeout = float(kwargs["connect_timeout"] or _PROBE_TIMEOUT_S)
+        raise _failure(params, str(exc), min(timeout, _PROBE_TIMEOUT_S)) from exc
+
+
+#: ``ConnectionFailed.reason`` values that a server still starting (or not yet reachable) gives
+WAITABLE = frozenset({"unreachable", "starting"})
+
+
+def connect_waiting(
+    params: ConnectionParams,
+    *,
+    application_name: str,
+    wait_s: float,
+    on_wait: Callable[[ConnectionFailed, float], None] | None = None,
+    interval_s: float = 1.0,
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """``connect``, retried for up to ``wait_s`` seconds while the server is not there yet.
+
+    Only failures that waiting can cure are retried (nothing listens, the host name does not
+    resolve yet, the server is starting up); a wrong password fails at once. ``on_wait`` is
+    called once, with the first failure and ``wait_s``, before the first pause. When the time is
+    up, the last failure is raised with ``waited_s`` set.
+    """
+    import time
+
+    started = time.monotonic()
+    deadline = started + wait_s
+    told = False
+    while True:
+        try:
+            return connect(params, application_name=application_name)
+        except ConnectionFailed as exc:
+            now = time.monotonic()
+            if exc.reason not in WAITABLE or wait_s <= 0:
+                raise
+            if now >= deadline:
+                exc.waited_s = now - started
+                raise
+            if not told and on_wait is not None:
+                on_wait(exc, wait_s)
+            told = True
+            time.sleep(max(0.0, min(interval_s, deadline - now)))
 
 
 def one_line(msg: str) -> str:
@@ -189,6 +237,12 @@ def _explain(p: ConnectionParams, why: str) -> tuple[str, str, str | None]:
             f"Create it, e.g. `{cmd}`, or ask your DBA; or check database.database in the "
             "configuration.",
             "database_missing",
+        )
+    if "starting up" in low or "not yet accepting connections" in low:
+        return (
+            f"The server at {at} is starting up and does not accept connections yet ({why}).",
+            "Wait until it is ready and run the command again.",
+            "starting",
         )
     if "pg_hba.conf" in low:
         return (

@@ -36,8 +36,9 @@ class DirtyProtocolStep(StepRun):
             with self.conn.transaction():
                 if not self.session.tables_ready:
                     self._ensure_tables()
-                # the server's default lock_timeout (see docs/decisions.md, Running steps)
-                self.store.set_version(target, dirty=True, prefix="RESET lock_timeout; ")
+                # the server's default lock_timeout (see docs/decisions.md, Running steps); the
+                # configured statement_timeout, if any, for the session until the step is done
+                self.store.set_version(target, dirty=True, prefix=self._session_settings())
                 entry = self.store.start_history(self._entry())
         except psycopg.Error as exc:
             if self.conn.broken:
@@ -60,12 +61,18 @@ class DirtyProtocolStep(StepRun):
         self.phase = "finishing"
         try:
             with self.conn.transaction():
-                self.store.set_version(target, dirty=False)
+                reset = "RESET statement_timeout; " if self.session.statement_timeout_ms else ""
+                self.store.set_version(target, dirty=False, prefix=reset)
                 self.store.finish_history(entry)
         except psycopg.Error as exc:
             if self.conn.broken:
                 raise
             raise self._state_failure(exc, "marking it clean") from exc
+
+    def _session_settings(self) -> str:
+        """RESET lock_timeout, and SET statement_timeout when one is configured (an int)."""
+        limit = int(self.session.statement_timeout_ms)
+        return "RESET lock_timeout; " + (f"SET statement_timeout = {limit}; " if limit else "")
 
     def _state_failure(self, exc: Any, doing: str) -> MigrationFailed:
         """A state update of the dirty protocol failed (its transaction was rolled back)."""

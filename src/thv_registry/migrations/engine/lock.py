@@ -122,9 +122,10 @@ def advisory_lock(conn: psycopg.Connection[Any], key: int, *, timeout_s: float) 
         if time.monotonic() >= deadline:
             holder = find_holder(conn, key)
             who = holder.describe() if holder else "a session that has just released it"
+            within = f"within {timeout_s:g} s" if timeout_s > 0 else "at once (no wait asked)"
             raise LockTimeout(
                 f"Another migration holds the migration lock (advisory lock {key}) and did not "
-                f"release it within {timeout_s:g} s: {who}.",
+                f"release it {within}: {who}.",
                 key=key,
                 timeout_s=timeout_s,
                 holder=holder,

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from thv_registry.errors import ConnectionLost, StateChanged, UnknownVersion
+from thv_registry.errors import (
+    ConnectionLost,
+    SchemaMissing,
+    StateChanged,
+    UnknownVersion,
+)
 from thv_registry.migrations.engine.lock import OUR_APPLICATION_PREFIX
 from thv_registry.migrations.engine.model import (
     DatabaseView,
@@ -31,18 +36,27 @@ if TYPE_CHECKING:
     import psycopg
 
     from thv_registry.db.connect import ConnectionParams
+    from thv_registry.errors import ConnectionFailed
     from thv_registry.migrations.engine.source import Source
     from thv_registry.migrations.engine.state import StateStore
 
     Conn = psycopg.Connection[tuple[object, ...]]
 
-__all__ = ["Migrator", "DEFAULT_LOCK_WAIT_S", "DEFAULT_LOCK_TIMEOUT_MS", "DEFAULT_LOCK_RETRIES"]
+__all__ = [
+    "Migrator",
+    "DEFAULT_LOCK_WAIT_S",
+    "DEFAULT_LOCK_TIMEOUT_MS",
+    "DEFAULT_LOCK_RETRIES",
+    "DEFAULT_STATEMENT_TIMEOUT_MS",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_WAIT_S = 15.0  #: how long to wait for the advisory lock (golang-migrate's default)
-DEFAULT_LOCK_TIMEOUT_MS = 5000  #: PostgreSQL lock_timeout inside transactional steps
+#: the longest PostgreSQL lock_timeout of a transactional step (its attempts escalate up to it)
+DEFAULT_LOCK_TIMEOUT_MS = 5000
 DEFAULT_LOCK_RETRIES = 3  #: extra attempts of a step that hit lock_timeout
+DEFAULT_STATEMENT_TIMEOUT_MS = 0  #: statement_timeout inside steps; 0: not set (the server's)
 APPLICATION_NAME = f"{OUR_APPLICATION_PREFIX} migrate"  #: how other sessions see ours
 
 
@@ -57,16 +71,26 @@ class Migrator:
         lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
         lock_retries: int = DEFAULT_LOCK_RETRIES,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
         application_name: str = APPLICATION_NAME,
         migrations_table: str = "schema_migrations",
+        wait_for_db_s: float = 0.0,
+        on_wait: Callable[[ConnectionFailed, float], None] | None = None,
     ) -> None:
+        """:param wait_for_db_s: retry the first connection this long while the server is not
+        reachable yet (a container started beside its database); ``on_wait`` is told once.
+        """
         self.params = params
         self.source = source
         self.lock_wait_s = lock_wait_s
         self.lock_timeout_ms = lock_timeout_ms
         self.lock_retries = lock_retries
+        self.statement_timeout_ms = statement_timeout_ms
         self.application_name = application_name
         self.migrations_table = migrations_table
+        self.wait_for_db_s = wait_for_db_s
+        self.on_wait = on_wait
+        self._schema_checked = params.search_path is None
 
     # -- read-only -------------------------------------------------------------------------------
 
@@ -117,14 +141,7 @@ class Migrator:
         if version == -1:
             return None
         if self.source.get(version) is None:
-            versions = [m.version for m in self.source.migrations]
-            span = f"{min(versions)} to {max(versions)}" if versions else "none"
-            raise UnknownVersion(
-                f"Cannot force version {version}: the migration set ({self.source.origin}) has "
-                f"no migration {version} (its versions: {span}). Nothing was changed.",
-                version=version,
-                purpose="force",
-            )
+            raise self._unknown(version, "force")
         return version
 
     # -- writing ---------------------------------------------------------------------------------
@@ -162,6 +179,7 @@ class Migrator:
                 plan,
                 lock_timeout_ms=self.lock_timeout_ms,
                 lock_retries=self.lock_retries,
+                statement_timeout_ms=self.statement_timeout_ms,
                 on_step=on_step,
             )
 
@@ -201,7 +219,32 @@ class Migrator:
         )
         return ForceResult(current, target, closed)
 
+    def baseline(self, version: int, *, confirmed: VersionState | None = None) -> ForceResult:
+        """Record ``version`` clean for a database whose schema already exists, running nothing.
+
+        The history gets a ``baseline`` row: versions up to ``version`` count as applied. Refused
+        (``VersionAlreadySet``) when the database already has a version, clean or dirty; use
+        force for that. Runs under the migration lock.
+        """
+        from thv_registry.migrations.engine.baseline import record_baseline
+
+        migration = self.source.get(version)
+        if migration is None:
+            raise self._unknown(version, "baseline")
+        with self._connect() as conn, self._connection_kept(conn), self._locked(conn) as store:
+            return record_baseline(store, migration, confirmed=confirmed)
+
     # -- internals -------------------------------------------------------------------------------
+
+    def _unknown(self, version: int, purpose: str) -> UnknownVersion:
+        versions = [m.version for m in self.source.migrations]
+        span = f"{min(versions)} to {max(versions)}" if versions else "none"
+        return UnknownVersion(
+            f"Cannot {purpose} version {version}: the migration set ({self.source.origin}) has "
+            f"no migration {version} (its versions: {span}). Nothing was changed.",
+            version=version,
+            purpose=purpose,
+        )
 
     def _read(
         self, store: StateStore, *, settle: bool = False
@@ -243,9 +286,37 @@ class Migrator:
         return StateStore(conn, self.migrations_table, schema)
 
     def _connect(self) -> Conn:
-        from thv_registry.db.connect import connect
+        from thv_registry.db.connect import connect, connect_waiting
 
-        return connect(self.params, application_name=self.application_name)
+        if self.wait_for_db_s > 0:
+            conn = connect_waiting(
+                self.params,
+                application_name=self.application_name,
+                wait_s=self.wait_for_db_s,
+                on_wait=self.on_wait,
+            )
+            self.wait_for_db_s = 0.0  # the server answered: later connections need no wait
+        else:
+            conn = connect(self.params, application_name=self.application_name)
+        if not self._schema_checked:
+            self._check_schema(conn)
+        return conn
+
+    def _check_schema(self, conn: Conn) -> None:
+        """The configured schema (search_path) exists and is usable, or ``SchemaMissing``."""
+        row = conn.execute("SELECT current_schema()").fetchone()
+        if row is None or row[0] is None:
+            conn.close()
+            schema = self.params.search_path or ""
+            raise SchemaMissing(
+                f"The schema {schema!r} that the migrations are configured to use does not exist "
+                f"in database {self.params.dbname} (or user {self.params.user!r} has no USAGE "
+                "on it), so there is nowhere to keep the schema or its state tables. Nothing "
+                "was changed.",
+                schema=schema,
+                user=self.params.user,
+            )
+        self._schema_checked = True
 
     @contextmanager
     def _connection_kept(self, conn: Conn) -> Iterator[None]:

@@ -99,7 +99,16 @@ class Goto:
     accept_changed: frozenset[int] = frozenset()
 
 
-Request = Up | Down | Goto
+@dataclass(frozen=True)
+class Redo:
+    """Revert the last applied migration and apply it again, as one plan (two steps).
+
+    Its file may have changed since it was applied (that is what redo is for while writing
+    a migration): the up step records the new checksum.
+    """
+
+
+Request = Up | Down | Goto | Redo
 
 
 # ---- state --------------------------------------------------------------------------------------

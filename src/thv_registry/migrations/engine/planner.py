@@ -27,6 +27,7 @@ from thv_registry.migrations.engine.model import (
     HistoryEntry,
     Migration,
     Plan,
+    Redo,
     Request,
     Step,
     Up,
@@ -90,6 +91,9 @@ def plan(
         steps = _up_steps(migrations, current, applied, request.n or None)
     elif isinstance(request, Down):
         steps = _down_steps(by_version, applied, request.n or None)
+    elif isinstance(request, Redo):  # down 1, then up the same migration
+        steps = _down_steps(by_version, applied, 1)
+        steps.append(Step(steps[0].migration, Direction.UP, steps[0].migration.version))
     else:
         steps = _goto_steps(request, migrations, by_version, current, applied)
     return Plan(request, current, tuple(steps), accepted)

@@ -44,6 +44,7 @@ def run(
     *,
     lock_timeout_ms: int,
     lock_retries: int,
+    statement_timeout_ms: int = 0,
     on_step: Callable[[StepEvent], None] | None = None,
 ) -> RunResult:
     """Run ``plan`` on the store's connection (autocommit, migration lock held)."""
@@ -54,6 +55,7 @@ def run(
         tables_ready=bool(prepared or plan.accepted) and store.tables_exist(),
         lock_timeout_ms=lock_timeout_ms,
         lock_retries=lock_retries,
+        statement_timeout_ms=statement_timeout_ms,
     )
     if plan.accepted:
         if not session.tables_ready:  # an older history layout: upgraded before writing to it

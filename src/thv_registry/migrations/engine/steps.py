@@ -44,8 +44,9 @@ class StepSession:
 
     store: StateStore
     tables_ready: bool  #: both state tables exist
-    lock_timeout_ms: int  #: lock_timeout of each transactional step (SET LOCAL with its BEGIN)
+    lock_timeout_ms: int  #: the longest lock_timeout of a transactional step (its last attempt)
     lock_retries: int  #: extra attempts of a transactional step that hit lock_timeout
+    statement_timeout_ms: int = 0  #: statement_timeout of each step's statements; 0: not set
 
 
 @dataclass(frozen=True)

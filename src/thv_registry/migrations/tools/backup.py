@@ -46,6 +46,8 @@ __all__ = [
     "restore_command",
     "backup_label",
     "backup_notice",
+    "backup_name_pattern",
+    "prune_backups",
 ]
 
 PG_DUMP_ENV = "THV_REGISTRY_PG_DUMP"
@@ -296,7 +298,9 @@ def _new_file(directory: Path, dbname: str, label: str) -> Path:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        stem = f"{_UNSAFE.sub('_', dbname)}-{stamp}-before-{_UNSAFE.sub('_', label)}"
+        stem = backup_name_pattern(dbname, label).replace(_STAMP_PLACEHOLDER, stamp)[
+            : -len(".dump")
+        ]
         for n in range(1, 100):
             path = directory / (f"{stem}.dump" if n == 1 else f"{stem}-{n}.dump")
             try:
@@ -323,11 +327,47 @@ def _one_line(stderr: str) -> str:
     return one_line(re.sub(r"(?m)^pg_dump: ", "", stderr))
 
 
+_STAMP_PLACEHOLDER = "YYYYMMDDTHHMMSSZ"
+#: a backup file this tool wrote: <database>-<UTC time>-before-<label>[-N].dump
+_OURS = r"-(\d{8}T\d{6}Z)-before-[A-Za-z0-9._-]+\.dump"
+
+
+def backup_name_pattern(dbname: str, label: str) -> str:
+    """The name a backup of ``dbname`` gets, its time as ``YYYYMMDDTHHMMSSZ`` (for a dry run)."""
+    return f"{_UNSAFE.sub('_', dbname)}-{_STAMP_PLACEHOLDER}-before-{_UNSAFE.sub('_', label)}.dump"
+
+
+def prune_backups(directory: Path, dbname: str, *, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` backups of ``dbname`` in ``directory``; return them.
+
+    Only regular files named as this tool names that database's backups are considered (another
+    database's, or any other file, are never touched); ``keep`` 0 keeps everything.
+    """
+    if keep <= 0 or not directory.is_dir():
+        return []
+    ours = re.compile(re.escape(_UNSAFE.sub("_", dbname)) + _OURS)
+    found = []
+    for path in directory.iterdir():
+        match = ours.fullmatch(path.name)
+        if match and path.is_file() and not path.is_symlink():
+            found.append(((match.group(1), path.stat().st_mtime_ns), path))
+    found.sort()  # oldest first: by the time in the name, then (same second) by mtime
+    doomed = [path for _, path in found[: max(0, len(found) - keep)]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
 # ---- for the CLI --------------------------------------------------------------------------------
 
 
 def backup_label(plan: Plan) -> str:
-    """``down-3-to-1`` (``...-to-none`` when reverting everything), for the backup's file name."""
+    """``down-3-to-1`` (``...-to-none`` when reverting everything; ``redo-3`` for a redo), for
+    the backup's file name."""
+    from thv_registry.migrations.engine.model import Redo
+
+    if isinstance(plan.request, Redo):
+        return f"redo-{plan.current.version}"
     final = plan.final_version
     return f"down-{plan.current.version}-to-{'none' if final is None else final}"
 
