@@ -36,11 +36,24 @@ DEFAULT_DIR = Path("database") / "migrations"
     help="PostgreSQL version the migrations target (e.g. 16), for squawk's version-aware rules.",
 )
 @click.option("--no-squawk", is_flag=True, help="Skip squawk's rules (parser checks only).")
+@click.option(
+    "--include",
+    "include",
+    multiple=True,
+    metavar="RULE",
+    help="Apply a squawk rule that is off: require-lock-timeout or require-statement-timeout "
+    "(off by default), or one of squawk's opt-in rules (repeatable).",
+)
 @output_option
 @global_options
 @pass_app
 def lint_command(
-    app: AppContext, strict: bool, pg_version: str | None, no_squawk: bool, output: str | None
+    app: AppContext,
+    strict: bool,
+    pg_version: str | None,
+    no_squawk: bool,
+    include: tuple[str, ...],
+    output: str | None,
 ) -> None:
     """Check every migration file without a database.
 
@@ -48,15 +61,21 @@ def lint_command(
     at file:line:col); the set is checked for duplicate versions, stray files, missing down
     files (an error: this project's convention is pairs) and gaps (a note). The up files then
     go through squawk's migration-safety rules (the squawk-cli package; a .squawk.toml in the
-    migrations directory or above it configures them). Findings print one per line as
-    'file:line:col: level: [rule] message'.
+    migrations directory or above it configures them; its excluded_paths are matched against
+    the file names). Findings print one per line as 'file:line:col: level: [rule] message',
+    paths relative to the current directory when they are below it.
+
+    squawk's require-lock-timeout and require-statement-timeout are off by default: this tool
+    sets those itself on every step (lock_timeout from --lock-timeout or
+    migrations.lockTimeoutMs, statement_timeout from migrations.statementTimeoutMs when set),
+    and a SET in a file would bound only that file's step. --include RULE turns one back on.
 
     Exit code: 0 without errors (warnings and notes do not fail, unless --strict); 4 when
     there are errors, or warnings with --strict.
     """
     from thv_registry.migrations.tools.lint import lint
 
-    report = lint(app.migrations_dir, pg_version=pg_version, squawk=not no_squawk)
+    report = lint(app.migrations_dir, pg_version=pg_version, squawk=not no_squawk, include=include)
     if wants_json(app, output):
         click.echo(json.dumps(_report_json(report)))
     else:
@@ -69,7 +88,8 @@ def lint_command(
 def _report_lines(report: LintReport) -> list[str]:
     lines = []
     for f in report.findings:
-        text = f"{f.location}: " if f.location else ""
+        location = _relative(f.location) if f.location else ""
+        text = f"{location}: " if location else ""
         text += f"{f.level}: [{f.rule}] {f.message}"
         if f.help:
             text += f" -- {f.help}"
@@ -78,11 +98,27 @@ def _report_lines(report: LintReport) -> list[str]:
         lines.append(text)
     errors, warnings, notes = (report.count(x) for x in ("error", "warning", "info"))
     squawk = "squawk rules checked" if report.squawk else "squawk rules not checked"
+    if report.squawk and report.off_rules:
+        squawk += f" ({', '.join(report.off_rules)} off: the tool sets them)"
+    if report.excluded:
+        shown = _relative(report.squawk_config or "")
+        squawk += f"; {_n(len(report.excluded), 'file')} excluded from them by {shown}"
     lines.append(
-        f"{report.files} files checked in {report.origin}: {_n(errors, 'error')}, "
+        f"{report.files} files checked in {_relative(report.origin)}: {_n(errors, 'error')}, "
         f"{_n(warnings, 'warning')}, {_n(notes, 'note')}; {squawk}."
     )
     return lines
+
+
+def _relative(location: str) -> str:
+    """``location`` (a path, maybe with ``:line:col``) relative to the current directory when it
+    is below it; anything else as it is."""
+    import os
+
+    if not os.path.isabs(location):
+        return location
+    cwd = os.getcwd() + os.sep
+    return location[len(cwd) :] if location.startswith(cwd) else location
 
 
 def _report_json(report: LintReport) -> dict[str, Any]:
@@ -95,7 +131,13 @@ def _report_json(report: LintReport) -> dict[str, Any]:
         "warnings": report.count("warning"),
         "notes": report.count("info"),
         "ok": report.ok,
-        "findings": [asdict(f) for f in report.findings],
+        "findings": [
+            {**asdict(f), "file": _relative(f.file) if f.file else f.file}
+            for f in report.findings
+        ],
+        "off_rules": list(report.off_rules),
+        "squawk_config": report.squawk_config,
+        "excluded": [_relative(path) for path in report.excluded],
     }
 
 

@@ -13,11 +13,13 @@ not behave the same under golang-migrate, empty files), ``info`` (gaps in the nu
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,12 +29,17 @@ from thv_registry.migrations.engine import sqlfile
 from thv_registry.migrations.engine.model import MigrationFile
 from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, Source
 
-__all__ = ["Finding", "LintReport", "lint", "find_squawk", "SQUAWK_DOCS"]
+__all__ = ["Finding", "LintReport", "lint", "find_squawk", "SQUAWK_DOCS", "OFF_BY_DEFAULT"]
 
 Level = Literal["error", "warning", "info"]
 SQUAWK_DOCS = "https://squawkhq.com/docs/"
 SQUAWK_TIMEOUT_S = 60
 _SEQUENTIAL_MAX = 10**6  # versions below this are a sequential set, where gaps are worth a note
+#: squawk rules not applied unless included: the runner bounds every step itself (lock_timeout
+#: on each transactional step, statement_timeout when one is configured), so a SET in every
+#: file would be noise, and would bound only that file's step
+OFF_BY_DEFAULT = frozenset({"require-lock-timeout", "require-statement-timeout"})
+SQUAWK_CONFIG = ".squawk.toml"
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,11 @@ class LintReport:
     findings: tuple[Finding, ...]
     files: int  #: number of files read
     squawk: str | None  #: the squawk binary used, or None when it was not found
+    #: the squawk configuration whose ``excluded_paths`` applied (squawk reads it for its
+    #: other settings itself), and the up files it excluded from squawk's rules
+    squawk_config: str | None = None
+    excluded: tuple[str, ...] = ()
+    off_rules: tuple[str, ...] = ()  #: squawk rules off (``OFF_BY_DEFAULT`` not included)
 
     def count(self, level: Level) -> int:
         return sum(1 for f in self.findings if f.level == level)
@@ -71,14 +83,23 @@ class LintReport:
 
 
 def lint(
-    source_or_dir: Source | Path | None, *, pg_version: str | None = None, squawk: bool = True
+    source_or_dir: Source | Path | None,
+    *,
+    pg_version: str | None = None,
+    squawk: bool = True,
+    include: Collection[str] = (),
 ) -> LintReport:
     """Check the set in ``source_or_dir`` (a directory, a loaded Source, or None: embedded).
 
     :param pg_version: passed to squawk's ``--pg-version`` (e.g. ``16``): rules that depend on
         the server version then judge for it.
     :param squawk: run squawk's rules (when the binary is there).
+    :param include: squawk rules to apply although they are off: one of ``OFF_BY_DEFAULT``, or
+        one of squawk's opt-in rules (passed as ``--include``).
     A directory that does not exist raises ``SourceError``; everything else is a finding.
+    The ``.squawk.toml`` that squawk finds from the migrations directory (in it or above it)
+    configures its rules; its ``excluded_paths`` (globs matched against the file names in the
+    migrations directory) are applied here, since squawk ignores them for text on stdin.
     """
     findings: list[Finding] = []
     origin, files = _files(source_or_dir, findings)
@@ -98,12 +119,57 @@ def lint(
                 help="Install it with 'pip install squawk-cli' in this environment.",
             )
         )
-    elif binary is not None:
-        cwd = source_or_dir if isinstance(source_or_dir, Path) else None
+    off = OFF_BY_DEFAULT - set(include)
+    config, excluded = None, []
+    if binary is not None:
+        cwd = _root(source_or_dir)
+        config, patterns = _squawk_config(cwd)
+        extra = sorted(set(include) - OFF_BY_DEFAULT)
         for file, result in parsed:
-            findings.extend(_squawk(binary, file.origin, result, pg_version, cwd))
+            name = _base_name(file.origin)
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+                excluded.append(file.origin)
+                continue
+            found = _squawk(binary, file.origin, result, pg_version, cwd, extra)
+            findings.extend(f for f in found if f.rule not in off)
     findings.sort(key=lambda f: (f.file or "", f.line or 0, f.column or 0))  # stable
-    return LintReport(origin, tuple(findings), len(files), binary)
+    return LintReport(
+        origin, tuple(findings), len(files), binary, config, tuple(excluded), tuple(sorted(off))
+    )
+
+
+def _root(source_or_dir: Source | Path | None) -> Path | None:
+    """The migrations directory on disk (squawk's working directory), when there is one."""
+    if isinstance(source_or_dir, Path):
+        return source_or_dir
+    if source_or_dir is None:
+        from thv_registry.database import embedded_migrations
+
+        root = embedded_migrations()
+        return root if isinstance(root, Path) else None
+    return None
+
+
+def _squawk_config(root: Path | None) -> tuple[str | None, list[str]]:
+    """The ``.squawk.toml`` squawk would read from ``root`` (or above), and its excluded paths."""
+    import tomllib
+
+    if root is None:
+        return None, []
+    for directory in (root.absolute(), *root.absolute().parents):
+        path = directory / SQUAWK_CONFIG
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return str(path), []  # squawk itself reports a broken file
+            patterns = data.get("excluded_paths", [])
+            return str(path), [str(p) for p in patterns] if isinstance(patterns, list) else []
+    return None, []
+
+
+def _base_name(origin: str) -> str:
+    return origin.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def find_squawk() -> str | None:
@@ -238,10 +304,17 @@ def _located(problem: str, origin: str, hint: str | None) -> Finding:
 
 
 def _squawk(
-    binary: str, origin: str, parsed: sqlfile.SqlFile, pg_version: str | None, cwd: Path | None
+    binary: str,
+    origin: str,
+    parsed: sqlfile.SqlFile,
+    pg_version: str | None,
+    cwd: Path | None,
+    include: Collection[str] = (),
 ) -> list[Finding]:
     """Run squawk on one file's text; its lines and byte columns are 0-based."""
     command = [binary, "--reporter", "json", "--stdin-filepath", origin]
+    for rule in include:
+        command += ["--include", rule]
     if pg_version:
         command += ["--pg-version", pg_version]
     if parsed.runs_in_transaction:
