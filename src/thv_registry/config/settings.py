@@ -138,8 +138,8 @@ class Settings(Model, frozen=True):
         ]
         unsupported = [
             f"line {self.marks.get(f'sources[{i}]', (0, 0))[0]}: sources[{i}] ({s.name}): "
-            f"{s.kind} sources are not yet supported by this edition (supported: "
-            f"{', '.join(sorted(supported_source_kinds)) or 'none'})"
+            f"{s.kind} sources are {_NOT_SUPPORTED.get(s.kind, 'not yet supported')} by this "
+            f"edition (supported: {', '.join(sorted(supported_source_kinds)) or 'none'})"
             for i, s in enumerate(self.sources)
             if s.kind not in supported_source_kinds
         ]
@@ -153,6 +153,13 @@ class Settings(Model, frozen=True):
             listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
             message = f"Cannot serve with {where}, {len(problems)} problems: {listed}."
         raise ConfigError(message, hint=f"Edit {where} and run the command again.")
+
+
+#: kinds refused for good, and why (docs/sources.md); other unsupported kinds are "not yet"
+_NOT_SUPPORTED = {
+    "kubernetes": "not supported (it would need a Kubernetes client and the operator's CRDs; "
+    "export the MCPServer resources to a git or file source instead)",
+}
 
 
 def _twice(block: str, name: str, first: dict[str, int]) -> str:
