@@ -20,6 +20,7 @@ from thv_registry.migrations.engine.model import (
     Direction,
     Down,
     Goto,
+    HistoryDirection,
     HistoryEntry,
     Migration,
     MigrationFile,
@@ -42,7 +43,13 @@ def hist(
     version: int, direction: str, resulting: int | None, *, finished: bool = True
 ) -> HistoryEntry:
     return HistoryEntry(
-        version, f"m{version}", direction, None, resulting, NOW, NOW if finished else None
+        version,
+        f"m{version}",
+        HistoryDirection(direction),
+        None,
+        resulting,
+        NOW,
+        NOW if finished else None,
     )
 
 
