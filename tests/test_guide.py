@@ -126,3 +126,34 @@ def test_guide_example_migration_typo_is_reported_precisely(
     assert 'type "timestampz" does not exist' in r.stderr
     assert database.tables() == set()
     assert os.path.exists(migrations / "000002_add_user_table.up.sql")
+
+
+def test_guide_redo_baseline_and_dump_schema(
+    workdir: Path, database: TestDatabase, cli_env: dict[str, str]
+) -> None:
+    r = guide("./bin/thv-registry-api migrate up --config config.yaml --yes", workdir, cli_env)
+    assert r.returncode == 0, r.stderr
+    r = guide("./bin/thv-registry-api migrate redo --config config.yaml --yes", workdir, cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "Backup written to " in r.stdout
+    assert version(database) == [(LATEST, False)]
+
+    r = guide(
+        "./bin/thv-registry-api migrate dump-schema --config config.yaml --output schema.sql",
+        workdir,
+        cli_env,
+    )
+    assert r.returncode == 0, r.stderr
+    schema = (workdir / "schema.sql").read_text()
+    assert schema.startswith(f"-- Schema public at migration version {LATEST}:")
+    assert "CREATE TABLE public.registry_entry (" in schema
+
+    # a database whose schema exists without a version: baseline adopts it
+    with database.connect() as conn:
+        conn.execute("DELETE FROM schema_migrations")
+        conn.execute("DROP TABLE schema_migrations_history")
+    r = guide(
+        "./bin/thv-registry-api migrate baseline 3 --config config.yaml --yes", workdir, cli_env
+    )
+    assert r.returncode == 0, r.stderr
+    assert version(database) == [(3, False)]
