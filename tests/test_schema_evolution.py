@@ -36,6 +36,7 @@ EXPECTED = [
     (7, "sync_counters"),
     (8, "registry_entry_claims_idx"),
     (9, "sync_writer"),
+    (10, "sync_leases"),
 ]
 SOURCE = Source.embedded()
 LATEST = SOURCE.migrations[-1].version

@@ -77,7 +77,10 @@ def sync_once(db: TestDatabase, conf: Any, source: str = "local", times: int = 1
     async def body(pool: AsyncConnectionPool[Any]) -> list[Any]:
         service = SyncService(pool, conf)
         await service.reconcile()
-        return [await service.sync_now(source) for _ in range(times)]
+        try:
+            return [await service.sync_now(source) for _ in range(times)]
+        finally:
+            await service.close()  # a replica that stops: its config no longer counts
 
     return with_pool(db, body)
 
@@ -355,6 +358,7 @@ def test_reconcile_registries_positions_and_removed_sources(
         await service.sync_now("second")
         with pytest.raises(UnknownSource):
             await service.sync_now("nope")
+        await service.close()
 
     with_pool(db, body)
     links = db.query(

@@ -55,6 +55,13 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.config_mismatch = Gauge(
+            "registry_config_mismatch",
+            "1 while live replicas on this database run different sources/registries"
+            " configurations (see the log and `sources`), else 0.",
+            registry=self.registry,
+        )
+        self.config_mismatch.set(0)
         self._pool_stats: Callable[[], dict[str, int]] | None = None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -65,6 +72,10 @@ class Metrics:
         """The callback given to ``SyncService``: one finished sync attempt."""
         self.sync_runs.labels(source, result).inc()
         self.sync_duration.labels(source).observe(seconds)
+
+    def on_config_mismatch(self, mismatch: bool) -> None:
+        """The callback given to ``SyncService``: whether replicas' configurations differ."""
+        self.config_mismatch.set(1 if mismatch else 0)
 
     def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
         """Read the pool's sizes (``psycopg_pool``'s ``get_stats``) at each scrape."""

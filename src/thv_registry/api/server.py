@@ -116,7 +116,9 @@ async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) 
     try:
         metrics = Metrics()
         metrics.watch_pool(pool.get_stats)
-        sync = SyncService(pool, settings, on_sync=metrics.on_sync)
+        sync = SyncService(
+            pool, settings, on_sync=metrics.on_sync, on_mismatch=metrics.on_config_mismatch
+        )
         await sync.reconcile()
         stop_sync = asyncio.Event()
         sync_task = asyncio.create_task(sync.run(stop_sync), name="sync")

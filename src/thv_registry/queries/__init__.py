@@ -11,6 +11,6 @@ Run `task gen` after editing a query file or adding a migration.
 
 from __future__ import annotations
 
-from . import aio, models, servers, skills, sync
+from . import aio, coordinator, models, servers, skills, sync
 
-__all__ = ["aio", "models", "servers", "skills", "sync"]
+__all__ = ["aio", "coordinator", "models", "servers", "skills", "sync"]

@@ -11,7 +11,7 @@ do). Without branch, tag or commit the remote's HEAD is fetched.
 Credentials: ``auth.username`` and the first line of ``auth.passwordFile`` reach git through
 ``GIT_ASKPASS`` (a small script in the cache that reads the file when git asks): the password is
 in no argument, no environment variable and no URL; other credential helpers and terminal
-prompts are off. Errors show git's own last line, with the password and any URL user info
+prompts are off. Errors show git's own fatal lines, with the password and any URL user info
 masked.
 
 Every command has the source's ``timeout`` (the process is killed after it) and the file is
@@ -154,9 +154,10 @@ class _Git:
         return out
 
     def _last_line(self, err: bytes) -> str:
+        """git's fatal and error lines (the last three), else its last line; masked."""
         lines = [ln.strip() for ln in err.decode(errors="replace").splitlines() if ln.strip()]
-        fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-        text = (fatal or lines or ["git failed without a message"])[-1]
+        fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))][-3:]
+        text = "; ".join(fatal or lines[-1:] or ["git failed without a message"])
         return redact(mask_url(_USERINFO.sub(r"\1", text)), self.secret)
 
     async def prepare(self) -> None:

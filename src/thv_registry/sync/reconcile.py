@@ -2,10 +2,13 @@
 
 Config sources are upserted by name (kind, settings, filter, schedule, claims; an entry's
 claims follow its source's), each config registry gets exactly its configured sources at
-positions 0, 1, ... (list order is priority), and config registries and sources that are no
-longer in the config are removed, the sources with their entries (single replica: the config
-of this process is the truth). Sources and registries created through the API are left alone;
-a config name that clashes with one is refused (:class:`ReconcileConflict`).
+positions 0, 1, ... (list order is priority), and every syncable source gets its status row.
+Config registries and sources that are no longer in the config are removed, the sources with
+their entries, only when every live replica runs the same configuration (:mod:`.replicas`):
+while another live replica's fingerprint differs, nothing is deleted (:attr:`Reconciled.held`
+names those replicas) and :func:`drop_unconfigured` does it later, once they agree. Sources and
+registries created through the API are left alone; a config name that clashes with one is
+refused (:class:`ReconcileConflict`).
 
 The SQL is in ``database/queries/sync.sql`` (LockReconcile to DropConfigSources), called through
 the generated coroutines of ``queries.aio.sync``.
@@ -15,16 +18,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
 
+from thv_registry.queries.aio import coordinator as cq
 from thv_registry.queries.aio import sync as q
 from thv_registry.redact import mask_url
+from thv_registry.sync import replicas
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import FilterSpec
 
-__all__ = ["ReconcileConflict", "SourceInUse", "reconcile", "SYNCED_KINDS"]
+__all__ = [
+    "ReconcileConflict",
+    "SourceInUse",
+    "Reconciled",
+    "reconcile",
+    "drop_unconfigured",
+    "SYNCED_KINDS",
+]
 
 #: the source kinds this edition syncs
 SYNCED_KINDS = frozenset({"file", "git", "api"})
@@ -92,8 +105,19 @@ def _config(source: SourceSpec) -> dict[str, Any] | None:
     return doc
 
 
-async def reconcile(conn: AsyncConnection[Any], settings: SyncSettings) -> dict[str, uuid.UUID]:
-    """Write the config's sources and registries in one transaction; return source ids."""
+@dataclass(frozen=True)
+class Reconciled:
+    ids: dict[str, uuid.UUID]  #: the config's sources by name
+    #: live replicas with another configuration: nothing missing from ours was deleted
+    held: tuple[replicas.Replica, ...] = field(default=())
+
+
+async def reconcile(
+    conn: AsyncConnection[Any], settings: SyncSettings, *, fingerprint: str | None = None
+) -> Reconciled:
+    """Write the config's sources and registries in one transaction; deletions only when no
+    live replica's configuration differs from ``fingerprint`` (None: this one's)."""
+    fingerprint = fingerprint or replicas.fingerprint(settings)
     ids: dict[str, uuid.UUID] = {}
     async with conn.transaction():
         await q.lock_reconcile(conn, lock_key=RECONCILE_LOCK_KEY)
@@ -127,8 +151,32 @@ async def reconcile(conn: AsyncConnection[Any], settings: SyncSettings) -> dict[
             await q.link_registry_sources(
                 conn, registry_id=found.id, source_ids=[ids[s] for s in registry.sources]
             )
-        await q.drop_config_registries(conn, keep_names=[r.name for r in settings.registries])
-        if used := await q.source_still_used(conn, keep_names=list(ids)):
-            raise SourceInUse(used.source_name, used.registry_name)
-        await q.drop_config_sources(conn, keep_names=list(ids))
-    return ids
+        await cq.ensure_sync_rows(conn)
+        held = await _drop(conn, settings, fingerprint)
+    return Reconciled(ids, held)
+
+
+async def _drop(
+    conn: AsyncConnection[Any], settings: SyncSettings, fingerprint: str
+) -> tuple[replicas.Replica, ...]:
+    """Remove config registries and sources missing from ``settings`` unless a live replica
+    runs another configuration (then return those replicas and remove nothing)."""
+    held = tuple(replicas.others(await replicas.live(conn), fingerprint))
+    if held:
+        return held
+    keep = [s.name for s in settings.sources]
+    await q.drop_config_registries(conn, keep_names=[r.name for r in settings.registries])
+    if used := await q.source_still_used(conn, keep_names=keep):
+        raise SourceInUse(used.source_name, used.registry_name)
+    await q.drop_config_sources(conn, keep_names=keep)
+    return ()
+
+
+async def drop_unconfigured(
+    conn: AsyncConnection[Any], settings: SyncSettings, fingerprint: str
+) -> tuple[replicas.Replica, ...]:
+    """The deletions a reconciliation held back, once every live replica agrees (one
+    transaction, under the reconciliation lock); returns the replicas that still differ."""
+    async with conn.transaction():
+        await q.lock_reconcile(conn, lock_key=RECONCILE_LOCK_KEY)
+        return await _drop(conn, settings, fingerprint)

@@ -55,6 +55,10 @@ class RegistrySpec(Protocol):
 class ServerSpec(Protocol):
     @property
     def sync_poll_interval(self) -> timedelta: ...
+    @property
+    def sync_lease(self) -> timedelta: ...
+    @property
+    def sync_backoff_max(self) -> timedelta: ...
 
 
 class DatabaseSpec(Protocol):

@@ -5,9 +5,14 @@ Phase (``sync_status``: IN_PROGRESS, COMPLETED, FAILED), last attempt (``started
 (``attempt_count``: +1 on each failure, 0 on success), the counts of the last good sync
 (servers, skills, versions, skipped plugins: a failure leaves them as they were, like the data)
 and a message (the summary of a success, or why the attempt failed, also in ``error_msg``).
+Since several replicas share the database, the end of an attempt is recorded only by the
+holder of its lease (:mod:`.lease`), which it releases, and sets when the source is due again
+(the interval after the attempt started; after failures, the back-off). :func:`overview` is
+what ``sources`` lists: every source, its status and lease, and the live replicas.
 
-The SQL is in ``database/queries/sync.sql`` (BeginSync, CompleteSync, FailSync, InterruptSync,
-SyncStatusById/ByName), called through the generated coroutines of ``queries.aio.sync``.
+The SQL is in ``database/queries/sync.sql`` (SyncStatusById/ByName) and
+``database/queries/coordinator.sql`` (CompleteLeased, FailLeased, InterruptLeased,
+SourcesStatus, LiveReplicas), called through the generated query functions.
 """
 
 from __future__ import annotations
@@ -15,17 +20,25 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Connection
 
+from thv_registry.queries import coordinator as sync_cq
+from thv_registry.queries.aio import coordinator as cq
 from thv_registry.queries.aio import sync as q
 from thv_registry.queries.sync import SyncStatusByIdRow, SyncStatusByNameRow
+
+if TYPE_CHECKING:
+    from thv_registry.sync.lease import Lease
 
 __all__ = [
     "Counts",
     "SourceStatus",
-    "begin",
+    "SourceRow",
+    "ReplicaRow",
+    "Overview",
+    "overview",
     "complete",
     "fail",
     "interrupted",
@@ -72,41 +85,55 @@ def summary(counts: Counts) -> str:
     return text
 
 
-async def begin(conn: AsyncConnection[Any], source_id: uuid.UUID) -> None:
-    """Record that an attempt started (its own statement: an attempt counts even if it fails)."""
-    await q.begin_sync(conn, source_id=source_id)
-
-
 async def complete(
     conn: AsyncConnection[Any],
-    source_id: uuid.UUID,
+    lease: Lease,
     *,
     sha256: str,
     filter_hash: str | None,
     counts: Counts,
     message: str,
-) -> None:
-    await q.complete_sync(
-        conn,
-        source_id=source_id,
-        sha256=sha256,
-        filter_hash=filter_hash,
-        servers=counts.servers,
-        skills=counts.skills,
-        versions=counts.versions,
-        plugins_skipped=counts.plugins_skipped,
-        message=message,
+) -> bool:
+    """Record a good attempt and release the lease (False: the lease was not ours)."""
+    return (
+        await cq.complete_leased(
+            conn,
+            source_id=lease.source_id,
+            holder=lease.holder,
+            sha256=sha256,
+            filter_hash=filter_hash,
+            servers=counts.servers,
+            skills=counts.skills,
+            versions=counts.versions,
+            plugins_skipped=counts.plugins_skipped,
+            message=message,
+        )
+        == 1
     )
 
 
-async def fail(conn: AsyncConnection[Any], source_id: uuid.UUID, message: str) -> None:
-    await q.fail_sync(conn, source_id=source_id, message=message)
+async def fail(
+    conn: AsyncConnection[Any], lease: Lease, message: str, backoff_max: datetime.timedelta
+) -> bool:
+    """Record a failed attempt (one more consecutive failure, the back-off) and release the
+    lease (False: the lease was not ours)."""
+    done = await cq.fail_leased(
+        conn,
+        source_id=lease.source_id,
+        holder=lease.holder,
+        message=message,
+        backoff_max=backoff_max,
+    )
+    return done == 1
 
 
-async def interrupted(conn: AsyncConnection[Any], source_id: uuid.UUID) -> None:
+async def interrupted(conn: AsyncConnection[Any], lease: Lease) -> bool:
     """An attempt stopped from outside: FAILED with :data:`INTERRUPTED`, not counted as one of
-    the source's failed attempts."""
-    await q.interrupt_sync(conn, source_id=source_id, message=INTERRUPTED)
+    the source's failed attempts, due at once, the lease released."""
+    done = await cq.interrupt_leased(
+        conn, source_id=lease.source_id, holder=lease.holder, message=INTERRUPTED
+    )
+    return done == 1
 
 
 def _status(row: SyncStatusByIdRow | SyncStatusByNameRow) -> SourceStatus:
@@ -135,3 +162,79 @@ async def read(conn: AsyncConnection[Any], name: str) -> SourceStatus | None:
 async def read_by_id(conn: AsyncConnection[Any], source_id: uuid.UUID) -> SourceStatus | None:
     row = await q.sync_status_by_id(conn, source_id=source_id)
     return None if row is None else _status(row)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One source as ``sources`` lists it."""
+
+    name: str
+    kind: str
+    created_by: str  #: CONFIG or API
+    syncable: bool
+    interval: datetime.timedelta | None
+    phase: str | None  #: None: never attempted
+    message: str | None
+    last_attempt_at: datetime.datetime | None
+    last_attempt_ended_at: datetime.datetime | None
+    last_success_at: datetime.datetime | None
+    failed_attempts: int  #: consecutive
+    attempts: int  #: every attempt ever claimed
+    counts: Counts
+    next_due_at: datetime.datetime | None
+    lease_holder: str | None  #: None: nobody holds a live lease
+    lease_expires_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class ReplicaRow:
+    replica: str
+    fingerprint: str
+    sources: tuple[str, ...]
+    started_at: datetime.datetime
+    heartbeat_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Overview:
+    sources: list[SourceRow]
+    replicas: list[ReplicaRow]  #: live ones, oldest first
+
+    @property
+    def config_mismatch(self) -> bool:
+        """Live replicas run different sources/registries configurations."""
+        return len({r.fingerprint for r in self.replicas}) > 1
+
+
+def overview(conn: Connection[Any]) -> Overview:
+    """Every source with its sync status and lease, and the live replicas (one snapshot)."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        rows = sync_cq.sources_status(conn)
+        live = sync_cq.live_replicas(conn)
+    sources = [
+        SourceRow(
+            name=r.name,
+            kind=str(r.source_type),
+            created_by=str(r.creation_type),
+            syncable=r.syncable,
+            interval=r.sync_schedule,
+            phase=r.sync_status,
+            message=r.message,
+            last_attempt_at=r.started_at,
+            last_attempt_ended_at=r.ended_at,
+            last_success_at=r.last_success_at,
+            failed_attempts=r.attempt_count,
+            attempts=r.attempts_total,
+            counts=Counts(r.server_count, r.skill_count, r.version_count, r.plugin_skipped_count),
+            next_due_at=r.next_due_at,
+            lease_holder=r.lease_holder if r.lease_live else None,
+            lease_expires_at=r.lease_expires_at if r.lease_live else None,
+        )
+        for r in rows
+    ]
+    replicas = [
+        ReplicaRow(r.replica, r.config_fingerprint, tuple(r.sources), r.started_at, r.heartbeat_at)
+        for r in live
+    ]
+    return Overview(sources, replicas)

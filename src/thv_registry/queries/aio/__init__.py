@@ -8,6 +8,6 @@ classes as the sync modules of :mod:`thv_registry.queries`.
 
 from __future__ import annotations
 
-from . import servers, skills, sync
+from . import coordinator, servers, skills, sync
 
-__all__ = ["servers", "skills", "sync"]
+__all__ = ["coordinator", "servers", "skills", "sync"]
