@@ -74,7 +74,7 @@ def stored(db: TestDatabase) -> dict[tuple[str, str], tuple[str, str | None]]:
         "SELECT e.name, v.version, v.status::text, v.description FROM entry_version v"
         " JOIN registry_entry e ON e.id = v.entry_id"
     )
-    return {(str(r[0]), str(r[1])): (str(r[2]), r[3]) for r in rows}
+    return {(str(r[0]), str(r[1])): (str(r[2]), None if r[3] is None else str(r[3])) for r in rows}
 
 
 def status(db: TestDatabase) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def test_an_invalid_entry_on_page_seven_names_page_position_and_entry(db: TestDa
 
 def test_an_entry_that_is_not_an_object_fails_on_its_page(db: TestDatabase) -> None:
     up = Upstream(items=items(150))
-    up.items[120] = {"server": "nope"}  # type: ignore[dict-item]
+    up.items[120] = {"server": "nope"}
     with running_upstream(up):
         failed = sync(db, api_settings(up.base))[0]
     assert failed.result == "failed"
