@@ -168,7 +168,7 @@ def test_applied_by_another_tool_is_unknown(run: Run, database: TestDatabase) ->
         conn.execute("INSERT INTO schema_migrations VALUES (1, false)")
     (run.migrations / "000001_a.up.sql").write_text("CREATE TABLE a (id bigint);\n")
     status = run("status")
-    assert "000001   a     unknown (no history row)" in status.stdout
+    assert "000001   a     applied outside this tool" in status.stdout
     assert status.returncode == ExitCode.PENDING
     assert run("up", "--yes").returncode == 0
-    assert run("status").stdout.count("unknown (no history row)") == 1
+    assert run("status").stdout.count("applied outside this tool") == 1

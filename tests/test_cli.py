@@ -403,13 +403,25 @@ def test_no_config_uses_the_embedded_server(
         first = cli("migrate", "up", "--migrations-dir", small_set, "-y", env=env)
         assert first.returncode == 0, first.stderr
         assert "Using the embedded PostgreSQL" in first.stderr
-        assert "pass --config to use your own server" in first.stderr
+        assert "pass --config or --database-url to use your own server" in first.stderr
+        assert "not used" not in first.stderr  # no connection variable is set
         assert first.stdout.splitlines()[-1] == "Database is now at version 3 (c)."
+        # issue 11, item 1: an explicit --config never falls back to the embedded server
         args: list[str | Path] = ["--config", no_db_block, "--migrations-dir", small_set, "-y"]
         second = cli("migrate", "down", "-n", "0", *args, env=env)
-        assert second.returncode == 0, second.stderr
+        assert second.returncode == ExitCode.CONFIG, second.stderr
         assert f"{no_db_block} has no database: block" in second.stderr
-        assert "Database now has no version" in second.stdout
+        assert "--database-url" in second.stderr and "embedded PostgreSQL" not in second.stderr
+        with psycopg.connect(pg_server.conninfo(DEFAULT_DATABASE), autocommit=True) as conn:
+            assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(3,)]
+        # connection variables a user may expect to be read are named as ignored
+        libpq = {**env, "DATABASE_URL": "postgresql://u:hunter2@db.example/x", "PGHOST": "db"}
+        third = cli("migrate", "version", "--migrations-dir", small_set, env=libpq)
+        assert third.returncode == 0, third.stderr
+        assert third.stdout == "3\n"
+        assert "Warning: DATABASE_URL, PGHOST are set but not used" in third.stderr
+        assert '--database-url "$DATABASE_URL"' in third.stderr
+        assert "hunter2" not in third.stderr
     finally:
         with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
             conn.execute(drop)

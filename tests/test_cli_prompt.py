@@ -213,11 +213,19 @@ def test_plan_changed_meanwhile_is_refused(migrate: Migrate, database: TestDatab
     assert version_of(database) == (1, False)
 
 
-def test_ctrl_c_at_the_prompt(migrate: Migrate, database: TestDatabase) -> None:
+@pytest.mark.parametrize(
+    ("signum", "said"),
+    [(signal.SIGINT, b"Interrupted (Ctrl-C)"), (signal.SIGTERM, b"Terminated (SIGTERM)")],
+)
+def test_ctrl_c_at_the_prompt(
+    migrate: Migrate, database: TestDatabase, signum: int, said: bytes
+) -> None:
     with _start_at_prompt(migrate, "up") as proc:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.wait(timeout=60)  # stdin stays open: only the interrupt can end the prompt
         _stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert b"Error: Interrupted." in stderr and b"Traceback" not in stderr
+    assert proc.returncode == 128 + signum
+    # after the prompt (read already), its line (and a terminal's ^C) is ended first
+    assert stderr == b"\nError: " + said + b" at the prompt: cancelled, nothing was changed.\n"
+    assert b"Traceback" not in stderr
     assert database.tables() == set()

@@ -42,7 +42,11 @@ def test_first_migration_in_an_empty_directory(tmp_path: Path) -> None:
     assert up.startswith("-- 000001_add_claims (up):")
     assert "one transaction" in up and "000001_add_claims.down.sql must undo exactly" in up
     assert down.startswith("-- 000001_add_claims (down): undo exactly what")
-    assert lint(tmp_path, squawk=False).ok  # a fresh pair is a valid (empty) migration
+    report = lint(tmp_path, squawk=False)  # a fresh pair names a migration still to write:
+    assert not report.ok  # lint flags both files (issue 11, item 4), and up refuses them
+    assert {(f.rule, f.file) for f in report.findings} == {
+        ("empty-file", str(created.up)), ("empty-file", str(created.down)),
+    }  # fmt: skip
 
 
 def test_next_version_is_max_plus_one(tmp_path: Path) -> None:
@@ -119,7 +123,10 @@ def test_second_file_failing_removes_the_first(
 def test_cli_default_directory_is_relative_to_cwd(tmp_path: Path, cli_env: dict[str, str]) -> None:
     (tmp_path / "database" / "migrations").mkdir(parents=True)
     touch(tmp_path / "database" / "migrations", "000001_init.up.sql", "000001_init.down.sql")
-    done = run_cli("migrate", "create", "add_claims", env=cli_env, cwd=tmp_path)
+    # without --migrations-dir, create refuses a directory that `up` would not read (issue 11,
+    # item 3; tests/test_cli_database_choice.py): this one is named, relative to the cwd
+    args = ("--migrations-dir", "database/migrations")
+    done = run_cli("migrate", "create", "add_claims", *args, env=cli_env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "Created database/migrations/000002_add_claims.up.sql",

@@ -60,14 +60,22 @@ def test_goto_up_then_down_asks_for_yes(run: Run, database: TestDatabase) -> Non
     down = run("goto", "1", input="y\n")
     assert down.returncode == 0 and "Type 'yes' to revert" in down.stderr
     assert "WARNING" in down.stdout and "Cancelled" in down.stdout
+    assert "Only 'yes' confirms a revert; 'y' is not enough." in down.stderr  # not silent
     assert version(database) == [(2, False)], "'y' is not enough going down"
+    at = run("goto", "2", "--yes")  # issue 11, item 7: not "No pending migrations"
+    assert at.stdout == (
+        "Already at version 2 (b); 2 migrations are pending beyond it (`migrate up` applies "
+        "them).\n"
+    )
     assert run("goto", "1", input="yes\n").returncode == 0
     assert version(database) == [(1, False)]
     assert run("goto", "-1", "--yes").returncode == 0
     assert version(database) == [] and "a" not in database.tables()
     again = run("goto", "0", "--yes")
-    assert (
-        again.returncode == 0 and "No pending migrations; database has no version" in again.stdout
+    assert again.returncode == 0
+    assert again.stdout == (
+        "The database already has no version; 4 migrations are pending beyond it (`migrate up` "
+        "applies them).\n"
     )
 
 
@@ -102,7 +110,7 @@ def test_failed_step_then_force_previous_lets_up_resume(run: Run, database: Test
     assert "NOT FINISHED" in out and "000003_c" in out
     assert "Tables in schema public (4): a, b, schema_migrations, schema_migrations_history" in out
     assert "Type 'yes' to force" in shown.stderr
-    assert "Database is now at version 2 (b), clean (was 3 (c), dirty)" in out
+    assert "Database is now at version 2 (b), clean (was version 3 (c), dirty)" in out
     assert version(database) == [(2, False)]
     rows = history(database)
     assert ("up", 3, 3, True, True) in rows, "the failed step is closed as interrupted"
@@ -126,7 +134,7 @@ def test_force_the_failed_version_after_finishing_by_hand(run: Run, database: Te
         "previous_version": 3, "previous_dirty": True, "closed_steps": 1,
     }  # fmt: skip
     status = run("status")
-    assert "000003   c     unknown (no history row)" in status.stdout  # finished by hand
+    assert "000003   c     set by force" in status.stdout  # finished by hand
     assert run("up", "--yes").returncode == 0
     assert version(database) == [(4, False)]
 

@@ -289,19 +289,19 @@ def test_username_argument_overrides_the_config(
 
 
 @pytest.mark.parametrize(
-    ("stdin", "message"),
-    [
-        ("", "standard input is closed or empty and is not a terminal"),
-        ("\n", "The password is empty"),
+    ("stdin", "message", "code"),
+    [  # no answer at all is exit 5, as a confirmation that cannot be read; an empty one is bad
+        ("", "standard input is closed or empty and is not a terminal", ExitCode.UNCONFIRMED),
+        ("\n", "The password is empty", ExitCode.USAGE),
     ],
     ids=["eof", "empty-line"],
 )
-def test_a_missing_password_is_a_usage_error(
-    scene: Scene, tmp_path: Path, cli_env: dict[str, str], stdin: str, message: str
+def test_a_missing_password_is_refused(
+    scene: Scene, tmp_path: Path, cli_env: dict[str, str], stdin: str, message: str, code: int
 ) -> None:
     config = scene.config(tmp_path / "config.yaml")
     result = cli(cli_env, "prime-db", "--config", config, input=stdin)
-    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert result.returncode == code, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert scene.cluster.roles() == {scene.migrator}
 

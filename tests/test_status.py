@@ -103,6 +103,23 @@ def test_golang_migrate_only_is_unknown_not_changed() -> None:
     assert status.count(MigrationState.UNKNOWN) == 1
 
 
+def test_unknown_says_how_the_version_came_to_be_applied() -> None:
+    """golang-migrate (or anything before our history) is 'outside'; a force is 'force'."""
+    outside = compute_status([mig(1), mig(2)], VersionState(2, False), (), {})
+    assert [(r.state.value, r.origin) for r in outside.rows] == [
+        ("unknown", "outside"), ("unknown", "outside"),
+    ]  # fmt: skip
+    history = [
+        hist(0, "baseline", 1),  # 1 was there before our history: outside
+        hist(2, "up", 2, "s2"),
+        hist(3, "force", 3),  # 3 was recorded by a force, never run
+    ]
+    forced = compute_status([mig(1), mig(2), mig(3)], VersionState(3, False), history, {2: "s2"})
+    assert [(r.state.value, r.origin) for r in forced.rows] == [
+        ("unknown", "outside"), ("applied", None), ("unknown", "force"),
+    ]  # fmt: skip
+
+
 # -- CLI -------------------------------------------------------------------------------------------
 
 
@@ -162,7 +179,7 @@ def test_status_json_and_version(run: Run, database: TestDatabase) -> None:
     first = status["migrations"][0]
     assert set(first) == {
         "version", "name", "state", "file", "applied_at", "applied_by", "duration_ms",
-        "checksum", "file_checksum",
+        "checksum", "file_checksum", "origin",
     }  # fmt: skip
     assert first["state"] == "applied" and first["applied_at"].endswith("+00:00")
     assert first["checksum"] == first["file_checksum"] and len(first["checksum"]) == 64
@@ -199,7 +216,7 @@ def test_every_state_end_to_end_with_a_missing_file(run: Run, database: TestData
     assert text.returncode == ExitCode.REFUSED, text.stderr
     rows = {int(line.split()[0]): line for line in text.stdout.splitlines() if line[:6].isdigit()}
     assert set(rows) == set(expected)
-    words = {"out_of_order": "out of order"}
+    words = {"out_of_order": "out of order", "unknown": "applied outside this tool"}
     for version, state in expected.items():
         assert words.get(state, state) in rows[version], rows[version]
     assert rows[3].split()[1] == "c", "a missing file's name comes from the history"
@@ -217,6 +234,21 @@ def test_every_state_end_to_end_with_a_missing_file(run: Run, database: TestData
     assert by_version[1]["checksum"] is None
     up = run("up", "--yes")  # the same crash hit up: now it refuses, naming what is wrong
     assert up.returncode == ExitCode.REFUSED and "internal error" not in up.stderr, up.stderr
+
+
+def test_forced_versions_say_so(run: Run) -> None:
+    """Issue 11, item 8: a version set by force is not "unknown (no history row)"."""
+    assert run("up", "-n", "1", "--yes").returncode == 0
+    assert run("force", "3", "--yes").returncode == 0
+    text = run("status")
+    assert text.returncode == 0, text.stderr
+    rows = {int(line.split()[0]): line for line in text.stdout.splitlines() if line[:6].isdigit()}
+    assert "set by force" in rows[2] and "set by force" in rows[3]
+    assert "applied" in rows[1] and "no history row" not in text.stdout
+    status = json.loads(run("status", "-o", "json").stdout)
+    assert [(r["state"], r["origin"]) for r in status["migrations"]] == [
+        ("applied", None), ("unknown", "force"), ("unknown", "force"),
+    ]  # fmt: skip
 
 
 def test_history_directions_are_an_enum(database: TestDatabase, tmp_path: Path) -> None:

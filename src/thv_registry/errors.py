@@ -21,6 +21,7 @@ __all__ = [
     "SourceError",
     "ConnectionFailed",
     "PermissionDenied",
+    "StateTablesDenied",
     "PlanRefused",
     "NotEnoughApplied",
     "MissingDownFile",
@@ -227,6 +228,28 @@ class PermissionDenied(ThvError):
         self.schema = schema
         #: what the privilege was needed for: ``step`` (a migration) or ``state_tables``
         self.needed_for = needed_for
+
+
+class StateTablesDenied(PermissionDenied):
+    """The migration user cannot write the state tables; found before anything ran.
+
+    ``missing``: (table, privilege) pairs it lacks on existing tables, tables named with their
+    schema; ``create``: True when a state table is missing and the user cannot create it (no
+    CREATE on ``schema``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user: str | None,
+        schema: str | None,
+        missing: Sequence[tuple[str, str]],
+        create: bool,
+    ) -> None:
+        super().__init__(message, user=user, schema=schema, needed_for="state_tables")
+        self.missing = tuple(missing)
+        self.create = create
 
 
 class PlanRefused(ThvError):

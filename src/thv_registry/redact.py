@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MASK", "redact", "mask_password_literals"]
+__all__ = ["MASK", "redact", "mask_password_literals", "mask_url"]
 
 #: what stands for a password wherever one would have been shown
 MASK = "********"
@@ -21,6 +21,12 @@ MASK = "********"
 _PASSWORD_LITERAL = re.compile(
     r"(?is)\b(PASSWORD\s+)(?:E?'(?:[^'\\]|''|\\.)*'?|\$([A-Za-z_]\w*|)\$.*?(?:\$\2\$|\Z))"
 )
+
+#: the password of a URL's user info (``scheme://user:PASSWORD@host``): as libpq reads a URI,
+#: the user info ends at the first ``@`` before any ``/``, and the password starts after its ``:``
+_URL_PASSWORD = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://[^@/:]*:)[^@/]*(?=@)")
+#: a ``password=`` query parameter of a URL
+_URL_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -38,3 +44,12 @@ def redact(text: str, *secrets: str | None) -> str:
 def mask_password_literals(sql: str) -> str:
     """``sql`` with the literal after each PASSWORD keyword replaced by ``'********'``."""
     return _PASSWORD_LITERAL.sub(rf"\1'{MASK}'", sql)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password masked: in the user info and in a ``password=`` parameter.
+
+    For showing a connection URL the user gave (``postgresql://app:********@db/registry``); it
+    only masks, it does not parse the URL for connecting (libpq does that).
+    """
+    return _URL_PASSWORD_PARAM.sub(rf"\1{MASK}", _URL_PASSWORD.sub(rf"\1{MASK}", url))

@@ -20,7 +20,6 @@ from thv_registry.errors import ExitCode, ThvError
 __all__ = ["cli", "main", "RootGroup"]
 
 PROG_NAME = "thv-registry-api"
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 class RootGroup(HelpGroup):
@@ -31,10 +30,16 @@ class RootGroup(HelpGroup):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click's own: usage errors keep exit 2
-        except KeyboardInterrupt as exc:
-            self._fail(ctx, exc, INTERRUPTED_EXIT, _INTERRUPTED)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupt.Terminated)
+            from thv_registry.cli import interrupt
+
+            app = ctx.find_object(AppContext) or AppContext()
+            if not app.json_mode:
+                click.echo(err=True)  # end the line the terminal's ^C (or a prompt) left open
+            self._fail(ctx, exc, interrupt.exit_code(exc), interrupt.describe_interrupt(exc, app))
         except Exception as exc:
-            code, message = describe_failure(exc)
+            app = ctx.find_object(AppContext) or AppContext()
+            code, message = describe_failure(exc, debug=app.debug)
             self._fail(ctx, exc, code, message)
 
     @staticmethod
@@ -44,28 +49,28 @@ class RootGroup(HelpGroup):
         raise click.exceptions.Exit(code) from exc
 
 
-_INTERRUPTED = (
-    "Interrupted. Migrations that finished stay applied; one in progress was rolled back, or, "
-    "if it ran outside a transaction, left the database dirty. Check the version before running "
-    "again."
-)
+def describe_failure(exc: Exception, *, debug: bool = False) -> tuple[int, str]:
+    """The exit code and the one-paragraph message for an exception that reached the top.
 
-
-def describe_failure(exc: Exception) -> tuple[int, str]:
-    """The exit code and the one-paragraph message for an exception that reached the top."""
+    ``debug``: the traceback is already shown, so the message does not ask for --debug.
+    """
     if isinstance(exc, ThvError):
         from thv_registry.cli.hints import describe
 
         return int(exc.exit_code), one_paragraph(describe(exc))
     psycopg = sys.modules.get("psycopg")  # only loaded if a database was touched
     if psycopg is not None and isinstance(exc, psycopg.Error):
+        details = "" if debug else " Run again with --debug for the details."
         return int(ExitCode.FAILURE), (
-            f"database error: {one_paragraph(str(exc)) or type(exc).__name__}. "
-            "Run again with --debug for the details."
+            f"database error: {one_paragraph(str(exc)) or type(exc).__name__}.{details}"
         )
+    report = (
+        "report it with the traceback above"
+        if debug
+        else "run again with --debug and report it with the output"
+    )
     return int(ExitCode.FAILURE), (
-        f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. This is a bug; "
-        "run again with --debug and report it with the output."
+        f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. This is a bug; {report}."
     )
 
 
@@ -101,6 +106,12 @@ def cli(ctx: click.Context) -> None:
     a real deployment always passes --config.
     """
     ctx.ensure_object(AppContext).configure_logging()
+    if ctx.invoked_subcommand != "serve":  # serve drains on SIGTERM itself
+        from thv_registry.cli.interrupt import PROGRESS, install_sigterm
+
+        install_sigterm()
+        if ctx.invoked_subcommand == "migrate":
+            PROGRESS.stage = "starting"  # the migrate commands say where they are from here
 
 
 @cli.command("version", short_help="Print the version.")

@@ -180,6 +180,9 @@ def create_command(
     from thv_registry.migrations.tools.create import create_migration
 
     target = directory or app.migrations_dir or DEFAULT_DIR
+    from thv_registry.cli.target import check_create_target
+
+    check_create_target(target, explicit=target is not DEFAULT_DIR)  # only where up reads
     created = create_migration(
         target,
         name,

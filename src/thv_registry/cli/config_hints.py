@@ -1,4 +1,4 @@
-"""The CLI's advice for configuration errors: the ``--config`` flag and the embedded fallback.
+"""The CLI's advice for configuration errors: the ``--config`` and ``--database-url`` flags.
 
 ``thv_registry.config`` raises ConfigError with a ``reason`` and a hint in library terms; where
 the way out is a flag of this CLI, the sentence is written here. Imported only on the error path.
@@ -24,6 +24,10 @@ def config_hint(exc: ConfigError) -> str | None:
             "Make it readable by the user running thv-registry-api (e.g. chmod u+r), or pass "
             "--config with another file."
         )
-    if exc.reason in ("empty", "no_database") and exc.hint:
+    if exc.reason == "no_database" and exc.hint:
+        if "--database-url" in exc.hint:
+            return exc.hint  # worded by cli/target.py
+        return f"{exc.hint.rstrip('.')}, or pass --database-url URL."
+    if exc.reason == "empty" and exc.hint:
         return f"{exc.hint.rstrip('.')}, {_EMBEDDED}."
     return None

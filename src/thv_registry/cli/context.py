@@ -26,6 +26,7 @@ __all__ = [
     "AppContext",
     "pass_app",
     "config_option",
+    "database_url_option",
     "migrations_dir_option",
     "yes_option",
     "output_option",
@@ -34,6 +35,7 @@ __all__ = [
     "lock_wait_option",
     "wait_for_db_option",
     "global_options",
+    "WholeNumber",
     "HelpGroup",
 ]
 
@@ -86,6 +88,11 @@ class AppContext:
         return self._settings
 
     @property
+    def built_migrator(self) -> Migrator | None:
+        """The migrator if one was built (nothing is loaded or started to answer)."""
+        return self._migrator
+
+    @property
     def migrator(self) -> Migrator:
         """A ``Migrator`` for the configured (or embedded) database and the chosen migration set."""
         if self._migrator is None:
@@ -94,11 +101,15 @@ class AppContext:
 
             settings = self.settings  # config errors first: they need no files and no server
             source = load_source(self.migrations_dir)
+            from thv_registry.cli.target import set_notice
+
+            if (notice := set_notice(self.migrations_dir, source.origin)) is not None:
+                self.output().notice(notice)
             tuning = settings.migrations if settings is not None else None
             # flags (or their env vars) win over the config's migrations: block
             wait, timeout, retries = self.lock_wait_s, self.lock_timeout_ms, self.lock_retries
             self._migrator = m.Migrator(
-                self._connection_params(),
+                self.migration_params(),
                 source,
                 lock_wait_s=wait if wait is not None else
                 tuning.lock_wait_seconds if tuning else m.DEFAULT_LOCK_WAIT_S,
@@ -112,10 +123,18 @@ class AppContext:
             )  # fmt: skip
         return self._migrator
 
-    def _connection_params(self) -> ConnectionParams:
-        settings = self.settings
-        if settings is not None and settings.database is not None:
-            return settings.migration_params()
+    def migration_params(self) -> ConnectionParams:
+        """The database to migrate: --database-url, else --config's database: block, else the
+        embedded server (only without --config; see :mod:`.target`)."""
+        from thv_registry.cli.target import configured_params, ignored_env_notice
+
+        params = configured_params(
+            self.settings, self.config_path, self.database_url, self.database_url_from
+        )
+        if params is not None:
+            return params
+        if (warning := ignored_env_notice()) is not None:
+            self.output().notice(warning)
         return self._embedded_params()
 
     def _embedded_params(self) -> ConnectionParams:
@@ -124,13 +143,10 @@ class AppContext:
         from thv_registry.db.embedded import DEFAULT_DATABASE, start_embedded
 
         server = start_embedded(database=DEFAULT_DATABASE)
-        if self.config_path is None:
-            why = "pass --config to use your own server."
-        else:
-            why = f"{self.config_path} has no database: block; add one to use your own server."
         self.output().notice(
             f"Using the embedded PostgreSQL {server.version} (data in {server.data_dir}, "
-            f"database {DEFAULT_DATABASE}); {why}"
+            f"database {DEFAULT_DATABASE}); pass --config or --database-url to use your own "
+            "server."
         )
         return ConnectionParams(
             host=server.host,
@@ -149,6 +165,26 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+class WholeNumber(click.IntRange):
+    """An integer parameter whose errors say what is expected (click's say "integer range")."""
+
+    name = "whole number"
+
+    def __init__(self, minimum: int, what: str, maximum: int | None = None) -> None:
+        super().__init__(min=minimum, max=maximum)
+        self.what = what  #: what the value means, e.g. "N applies the next N migrations"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = value if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number: {self.what}.", param, ctx)
+        if number < (self.min or 0) or (self.max is not None and number > self.max):
+            bound = f"at least {self.min}" if self.max is None else f"{self.min} to {self.max}"
+            self.fail(f"{number} is out of range ({bound}): {self.what}.", param, ctx)
+        return number
 
 
 class HelpGroup(click.Group):
@@ -184,6 +220,31 @@ def config_option(f: FC) -> FC:
         callback=_setter("config_path"),
         help="Configuration file (YAML) with a database: block. Without it, migrate commands "
         "use the embedded PostgreSQL (prime-db requires it). [env: THV_REGISTRY_CONFIG]",
+    )(f)
+
+
+def _url_setter(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if not value:
+        return  # not given (an empty variable is unset)
+    app = ctx.ensure_object(AppContext)
+    app.database_url = value
+    source = ctx.get_parameter_source(param.name or "")
+    if source is click.core.ParameterSource.ENVIRONMENT:
+        app.database_url_from = "THV_REGISTRY_DATABASE_URL"
+
+
+def database_url_option(f: FC) -> FC:
+    """``--database-url URL``: the database to migrate, instead of a config's database: block."""
+    return click.option(
+        "--database-url",
+        envvar="THV_REGISTRY_DATABASE_URL",
+        metavar="URL",
+        expose_value=False,
+        callback=_url_setter,
+        show_envvar=False,
+        help="The database, as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...] "
+        "(libpq's URL; sslmode defaults to prefer), instead of a config's database: block. "
+        "The password is never shown. [env: THV_REGISTRY_DATABASE_URL]",
     )(f)
 
 

@@ -24,6 +24,7 @@ from thv_registry.errors import (
     SchemaMissing,
     SourceError,
     StateChanged,
+    StateTablesDenied,
     StepRef,
     TableLockTimeout,
     ThvError,
@@ -243,6 +244,22 @@ def _lost_step_hint(step: StepRef, phase: str | None) -> str:
 def _privilege_hint(exc: PermissionDenied) -> str | None:
     user = repr(exc.user) if exc.user else "in use"
     schema = exc.schema or "public"
+    if isinstance(exc, StateTablesDenied) and exc.missing:
+        by_table: dict[str, list[str]] = {}
+        for table, privilege in exc.missing:
+            by_table.setdefault(table, []).append(privilege)
+        role = _ident(exc.user) if exc.user else "the_migration_user"
+        grants = " ".join(
+            f"GRANT {', '.join(privileges)} ON {table} TO {role};"
+            for table, privileges in by_table.items()
+        )
+        create = (
+            f" GRANT USAGE, CREATE ON SCHEMA {schema} TO {role};" if exc.create else ""
+        )
+        return (
+            f"Ask the tables' owner (or a superuser) to run: {grants}{create} Then run the "
+            "command again."
+        )
     if exc.needed_for == "state_tables":
         return (
             f"The migration user {user} needs CREATE on the schema (GRANT USAGE, CREATE ON "
@@ -256,3 +273,12 @@ def _privilege_hint(exc: PermissionDenied) -> str | None:
             "TO ...)."
         )
     return exc.hint
+
+
+def _ident(name: str) -> str:
+    """A role name as SQL: bare when it is a plain lower-case identifier, else double-quoted."""
+    import re
+
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'

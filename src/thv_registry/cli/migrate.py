@@ -13,8 +13,10 @@ import click
 from thv_registry.cli.context import (
     AppContext,
     HelpGroup,
+    WholeNumber,
     _setter,
     config_option,
+    database_url_option,
     global_options,
     lock_options,
     migrations_dir_option,
@@ -23,6 +25,7 @@ from thv_registry.cli.context import (
     wait_for_db_option,
     yes_option,
 )
+from thv_registry.cli.interrupt import PROGRESS
 from thv_registry.cli.migrate_state import (
     NEGATIVE_ARGUMENT,
     force_command,
@@ -91,7 +94,7 @@ def accept_changed_option(f: FC) -> FC:
     return click.option(
         "--accept-changed",
         "accept_changed",
-        type=click.IntRange(min=1),
+        type=WholeNumber(1, "VERSION is the version of a changed file"),
         multiple=True,
         metavar="VERSION",
         help="Continue although the file of this applied version changed since it was applied; "
@@ -107,7 +110,7 @@ def accept_changed_option(f: FC) -> FC:
 @click.option(
     "--num-steps",
     "-n",
-    type=click.IntRange(min=0),
+    type=WholeNumber(0, "N applies the next N pending migrations, 0 all of them"),
     default=0,
     show_default=True,
     help="Apply only the next N pending migrations; 0 applies all of them.",
@@ -145,7 +148,7 @@ def up_command(
 @click.option(
     "--num-steps",
     "-n",
-    type=click.IntRange(min=0),
+    type=WholeNumber(0, "N reverts the last N applied migrations, 0 all of them"),
     callback=_require_num_steps,
     help="Required. Revert the last N applied migrations; 0 reverts all of them.",
 )
@@ -173,7 +176,9 @@ def down_command(
     short_help="Migrate up or down to exactly version V.",
     context_settings=NEGATIVE_ARGUMENT,
 )
-@click.argument("version", type=click.IntRange(min=-1), metavar="V")
+@click.argument(
+    "version", type=WholeNumber(-1, "V is a version of the set, 0 or -1 none"), metavar="V"
+)
 @config_option
 @database_url_option
 @wait_for_db_option
@@ -249,6 +254,7 @@ def _migrate(
             prune_after(app, out, backup, migrator.params.dbname)  # migrations.keepBackups
             PROGRESS.stage = "confirmed"
 
+    PROGRESS.stage = "confirmed"  # an interrupt from here reads the version back
     try:
         result = migrator.apply(
             request, confirmed=None if yes else plan, on_step=out.step, before_run=backup_first

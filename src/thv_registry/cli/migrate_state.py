@@ -12,7 +12,9 @@ import click
 
 from thv_registry.cli.context import (
     AppContext,
+    WholeNumber,
     config_option,
+    database_url_option,
     global_options,
     lock_wait_option,
     migrations_dir_option,
@@ -22,6 +24,7 @@ from thv_registry.cli.context import (
     wants_json,
     yes_option,
 )
+from thv_registry.cli.interrupt import PROGRESS
 from thv_registry.cli.output import Output
 from thv_registry.errors import ExitCode
 
@@ -122,7 +125,7 @@ def _not_for_force(ctx: click.Context, param: click.Parameter, value: Any) -> No
     short_help="Set the version by hand, running nothing (recovery).",
     context_settings=NEGATIVE_ARGUMENT,
 )
-@click.argument("version", type=click.IntRange(min=-1), metavar="V")
+@click.argument("version", type=WholeNumber(-1, "V is a version of the set, -1 none"), metavar="V")
 @config_option
 @database_url_option
 @wait_for_db_option
@@ -152,4 +155,5 @@ def force_command(app: AppContext, version: int, output: str | None, yes: bool) 
             out.cancelled()
             return
         seen = view.current
+    PROGRESS.stage = "forcing"
     out.forced(migrator.force(version, confirmed=seen))

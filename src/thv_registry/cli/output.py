@@ -17,17 +17,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from thv_registry.cli import render
+from thv_registry.cli.interrupt import PROGRESS
 from thv_registry.errors import Cancelled
 from thv_registry.migrations.engine.model import (
     DatabaseView,
     Direction,
     Down,
     ForceResult,
+    Goto,
     Plan,
     Redo,
     RunResult,
     Step,
     StepEvent,
+    Up,
     VersionState,
 )
 
@@ -123,11 +126,12 @@ class Output:
             click.echo("\n".join(lines))
 
     def confirm_force(self, version: int | None) -> bool:
-        shown = "no version" if version is None else f"version {version}"
+        shown = "clear the version" if version is None else f"set the database to version {version}"
+        PROGRESS.stage = "prompt"
         answer = read_answer(
-            f"Set the database to {shown} without running anything? Type 'yes' to force: "
+            f"{shown[0].upper()}{shown[1:]} without running anything? Type 'yes' to force: "
         )
-        return answer.lower() == "yes"
+        return _only_yes(answer, "a force")
 
     def forced(self, result: ForceResult) -> None:
         if self.json_mode:
@@ -149,13 +153,14 @@ class Output:
             if result.closed
             else ""
         )
-        click.echo(
-            f"Database is now at version {now}, clean (was {was}); no migration ran.{closed}"
-        )
+        where = "now has no version" if result.version is None else f"is now at version {now}"
+        was = "no version" if result.previous.version is None else f"version {was}"
+        click.echo(f"Database {where}, clean (was {was}); no migration ran.{closed}")
 
     def confirm(self, plan: Plan) -> bool:
         """Ask before running ``plan``: ``up`` takes y/yes, ``down`` only ``yes``."""
         count = _count(len(plan.steps))
+        PROGRESS.stage = "prompt"
         if not plan.steps:  # only --accept-changed checksums to record
             answer = read_answer("Record the accepted checksum(s) in the history? [y/N]: ")
             return answer.lower() in {"y", "yes"}
@@ -165,7 +170,7 @@ class Output:
             return _only_yes(answer, "a redo")
         if plan.direction is Direction.DOWN:
             answer = read_answer(f"Revert {count}? Type 'yes' to revert: ")
-            return answer.lower() == "yes"
+            return _only_yes(answer, "a revert")
         answer = read_answer(f"Apply {count}? [y/N]: ")
         return answer.lower() in {"y", "yes"}
 
@@ -177,6 +182,7 @@ class Output:
 
     def step(self, event: StepEvent) -> None:
         """The ``on_step`` callback: a line per finished step (and per started one with --debug)."""
+        PROGRESS.on_step(event)
         if self.json_mode:
             if event.phase == "finished":
                 self._json(event="step", **_step_json(event.step), duration_s=event.duration_s)
@@ -213,19 +219,43 @@ class Output:
             self._done(plan.current, steps=0)
         elif isinstance(plan.request, Down):
             click.echo(f"Nothing to revert; the database {self._at(plan.current)}.")
+        elif isinstance(plan.request, Goto):
+            click.echo(self._already_at(plan.current))
         else:
             click.echo(f"No pending migrations; database {self._at(plan.current)}.")
 
+    def _already_at(self, state: VersionState) -> str:
+        """``goto V`` at V: say so, and what lies beyond V (``goto`` is not ``up``)."""
+        beyond = sum(1 for v in self.names if v > (state.version or 0))
+        if state.version is None:
+            where = "The database already has no version"
+        else:
+            where = f"Already at version {self._version(state)}"
+        if not beyond:
+            return f"{where}; nothing to do."
+        pending = "1 migration is" if beyond == 1 else f"{beyond} migrations are"
+        return f"{where}; {pending} pending beyond it (`migrate up` applies them)."
+
     def done(self, result: RunResult) -> None:
         accepted = [c.version for c in result.plan.accepted]
+        request = result.plan.request
+        asked = request.n if isinstance(request, Up) else None
+        short = asked is not None and asked > len(result.applied)
         if self.json_mode:
-            extra = {"accepted": accepted} if accepted else {}
+            extra: dict[str, Any] = {"accepted": accepted} if accepted else {}
+            if short:
+                extra["requested_steps"] = asked
             self._done(
                 result.final, steps=len(result.applied), duration_s=result.duration_s, **extra
             )
             return
         for change in result.plan.accepted:
             click.echo(f"Accepted the changed file {change.origin} (version {change.version}).")
+        if short and result.applied:
+            click.echo(
+                f"Applied {len(result.applied)} of the {asked} steps requested (--num-steps): "
+                "no more migrations were pending."
+            )
         if not result.applied:
             click.echo(f"No migrations run; database {self._at(result.final)}.")
         elif result.final.version is None:
@@ -255,6 +285,15 @@ class Output:
         import json  # JSON output only: not on the text path
 
         click.echo(json.dumps(fields))
+
+
+def _only_yes(answer: str, what: str) -> bool:
+    """True for ``yes``; a bare ``y`` is refused with a word, so the cancel is not silent."""
+    if answer.lower() == "yes":
+        return True
+    if answer.lower() == "y":
+        click.echo(f"Only 'yes' confirms {what}; 'y' is not enough.", err=True)
+    return False
 
 
 def read_answer(question: str) -> str:

@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from thv_registry.cli.context import AppContext, config_option, global_options, pass_app
-from thv_registry.errors import UsageError
+from thv_registry.cli.context import (
+    AppContext,
+    config_option,
+    database_url_option,
+    global_options,
+    pass_app,
+)
+from thv_registry.errors import Cancelled, UsageError
 
 if TYPE_CHECKING:
     from thv_registry.db.prime import PrimePlan, PrimeResult
@@ -25,17 +31,31 @@ __all__ = ["prime_db_command", "read_password"]
 @click.command("prime-db", short_help="Create the application role and user, and grant access.")
 @click.argument("username", required=False)
 @config_option
+@database_url_option
 @click.option("--dry-run", is_flag=True, help="Print the SQL (password masked); change nothing.")
+@click.option(
+    "--role",
+    "role_option",
+    metavar="NAME",
+    help="The group role to create and grant the schema to. Roles are shared by every database "
+    "of the server, so give each database its own. [config: database.appRole; default "
+    "toolhive_registry_server]",
+)
 @click.option(
     "--update-password", is_flag=True, help="Also set the password of a user that already exists."
 )
 @global_options
 @pass_app
 def prime_db_command(
-    app: AppContext, username: str | None, dry_run: bool, update_password: bool
+    app: AppContext,
+    username: str | None,
+    dry_run: bool,
+    role_option: str | None,
+    update_password: bool,
 ) -> None:
-    """Create the role toolhive_registry_server and the application user USERNAME (default:
-    database.user), and grant the role read/write access to the schema's tables, including
+    """Create the group role (--role, database.appRole, default toolhive_registry_server) and the
+    application user USERNAME (default: database.user), and grant the role read/write access to
+    the schema's tables, including
     tables that migrations create later. Connects as database.migrationUser, which needs
     CREATEROLE. The password is read from standard input (one line) or, on a terminal, prompted
     for without echo. Running it again changes nothing; an existing user's password changes only
@@ -44,20 +64,30 @@ def prime_db_command(
     from thv_registry.db import prime as prime_db
 
     settings = app.settings
-    if settings is None:
+    if settings is None and app.database_url is None:
         raise UsageError(
-            "prime-db needs --config FILE: its database: block names the server, the migration "
-            "user to connect as and, by default, the application user to create.",
-            hint="Pass --config (or set THV_REGISTRY_CONFIG).",
+            "prime-db needs --config FILE (its database: block names the server, the migration "
+            "user to connect as and, by default, the application user to create) or "
+            "--database-url URL with the USERNAME to create.",
+            hint="Pass --config (or set THV_REGISTRY_CONFIG), or --database-url and USERNAME.",
         )
-    params = settings.migration_params()
-    user = username or settings.app_params().user
-    plan = prime_db.plan(params, user, update_password=update_password)
+    params = app.migration_params()
+    database = settings.database if settings is not None else None
+    user = username or (database.user if database is not None else None)
+    if user is None:
+        raise UsageError(
+            "prime-db with --database-url needs USERNAME, the application user to create (the "
+            "URL's user is the migration user it connects as).",
+            hint="e.g. thv-registry-api prime-db app --database-url URL",
+        )
+    role = role_option or (settings and settings.database and settings.database.app_role)
+    role = role or prime_db.APP_ROLE
+    plan = prime_db.plan(params, user, update_password=update_password, role=role)
     if dry_run:
         show_dry_run(plan, json_mode=app.json_mode)
         return
     password = read_password(user, existing=plan.user_exists) if plan.sets_password else None
-    result = prime_db.prime(params, user, password, update_password=update_password)
+    result = prime_db.prime(params, user, password, update_password=update_password, role=role)
     show_result(result, json_mode=app.json_mode)
 
 
@@ -77,9 +107,9 @@ def read_password(username: str, *, existing: bool) -> str:
         except (OSError, ValueError):  # bad descriptor, undecodable bytes
             line = ""
     if not line:
-        raise UsageError(
+        raise Cancelled(
             f"A password is needed for user {username!r}, but standard input is closed or empty "
-            "and is not a terminal.",
+            "and is not a terminal; nothing was changed.",
             hint="Pipe the password in as one line (e.g. from a secret store), or run "
             "interactively to be prompted.",
         )
@@ -98,6 +128,7 @@ def show_dry_run(plan: PrimePlan, *, json_mode: bool) -> None:
         lines.append("-- The password is masked: '********' stands for its SCRAM-SHA-256 hash.")
     lines += ["BEGIN;", *(f"{s.sql};" for s in plan.statements), "COMMIT;"]
     click.echo("\n".join(lines))
+    _warn_shared_role(plan)
 
 
 def show_result(result: PrimeResult, *, json_mode: bool) -> None:
@@ -126,6 +157,7 @@ def show_result(result: PrimeResult, *, json_mode: bool) -> None:
             ]
         )
     )
+    _warn_shared_role(plan)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if not plan.user_can_login and plan.user_exists:
@@ -152,7 +184,22 @@ def _facts(plan: PrimePlan) -> dict[str, Any]:
         "user_created": not plan.user_exists,
         "password_set": plan.sets_password,
         "membership_granted": not plan.is_member,
+        "role_in_other_databases": list(plan.other_databases),
     }
+
+
+def _warn_shared_role(plan: PrimePlan) -> None:
+    """Roles are cluster-wide: a role primed for another database lets its users in here too."""
+    if not plan.other_databases:
+        return
+    where = ", ".join(plan.other_databases)
+    click.echo(
+        f"Warning: role {plan.role} already holds privileges in other databases of this server "
+        f"({where}); its members there (their application users) can read and write the tables "
+        f"of {plan.database} too. Give each database its own role: --role NAME "
+        "(or database.appRole in the config).",
+        err=True,
+    )
 
 
 def _sql(plan: PrimePlan) -> list[str]:

@@ -39,7 +39,7 @@ STATE_TEXT = {
     "applied": "applied",
     "pending": "pending",
     "changed": "changed since applied",
-    "unknown": "unknown (no history row)",
+    "unknown": "applied outside this tool",
     "missing": "applied, missing from source",
     "out_of_order": "out of order",
     "dirty": "dirty",
@@ -103,11 +103,17 @@ def _row_cells(row: StatusRow) -> tuple[str, ...]:
     return (
         f"{row.version:06d}",
         row.name,
-        STATE_TEXT.get(row.state.value, row.state.value),
+        _state_text(row),
         _when(row.applied_at),
         row.applied_by or "",
         _duration(row.duration_ms),
     )
+
+
+def _state_text(row: StatusRow) -> str:
+    if row.origin == "force":
+        return "set by force"
+    return STATE_TEXT.get(row.state.value, row.state.value)
 
 
 def _summary(status: Status) -> str:
@@ -151,6 +157,7 @@ def status_json(status: Status, *, target: str) -> dict[str, Any]:
                 "duration_ms": r.duration_ms,
                 "checksum": r.checksum,
                 "file_checksum": r.file_checksum,
+                "origin": r.origin,
             }
             for r in status.rows
         ],
@@ -178,10 +185,14 @@ def view_lines(
         lines.append("  (no history rows)")
     tables = ", ".join(view.tables) if view.tables else "(none)"
     lines.append(f"Tables in schema {view.schema} ({len(view.tables)}): {tables}")
+    if target_version is None:
+        what, match = "Force clears the version (no version)", "having no migration applied"
+    else:
+        shown = version_text(VersionState(target_version, False), names)
+        what, match = f"Force sets the version to {shown}, clean,", "that version"
     lines.append(
-        f"Force sets the version to {version_text(VersionState(target_version, False), names)}, "
-        "clean, without running any migration: only schema_migrations changes (and the force "
-        "is recorded in the history). The schema must already match that version."
+        f"{what} without running any migration: only schema_migrations changes (and the force "
+        f"is recorded in the history). The schema must already match {match}."
     )
     return lines
 

@@ -10,12 +10,14 @@ import click
 from thv_registry.cli.context import (
     AppContext,
     config_option,
+    database_url_option,
     global_options,
     migrations_dir_option,
     output_option,
     pass_app,
     wants_json,
 )
+from thv_registry.cli.interrupt import PROGRESS
 from thv_registry.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ __all__ = ["verify_command"]
 
 @click.command("verify", short_help="Check that every down restores the schema exactly.")
 @config_option
+@database_url_option
 @migrations_dir_option
 @click.option(
     "--no-data", is_flag=True, help="Do not insert generated rows before running each down."
@@ -47,6 +50,7 @@ def verify_command(app: AppContext, no_data: bool, output: str | None) -> None:
     migrator = app.migrator
     params, source = migrator.params, migrator.source
     name = new_scratch_name()
+    PROGRESS.stage, PROGRESS.scratch = "verify", name
     text = not wants_json(app, output)
     if text:
         rows = "with generated rows" if not no_data else "without data (--no-data)"

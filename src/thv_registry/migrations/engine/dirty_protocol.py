@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from thv_registry.errors import MigrationFailed
-from thv_registry.migrations.engine.steps import StepRun, server_message, shown
+from thv_registry.migrations.engine.steps import StepRun, dirty_at, is_at, server_message
 
 __all__ = ["DirtyProtocolStep"]
 
@@ -77,11 +77,11 @@ class DirtyProtocolStep(StepRun):
     def _state_failure(self, exc: Any, doing: str) -> MigrationFailed:
         """A state update of the dirty protocol failed (its transaction was rolled back)."""
         if self.phase == "marking":
-            outcome = f"None of its statements ran: the database is still at {shown(self.before)}."
+            outcome = f"None of its statements ran: the database {is_at(self.before, still=True)}."
         else:
             outcome = (
-                "All of its statements ran, but the database is still marked dirty at "
-                f"{shown(self.step.target_version)}."
+                "All of its statements ran, but the database is still marked "
+                f"{dirty_at(self.step.target_version)}."
             )
         return self._failed(
             f"Migration {self.step.migration.label} ({self.step.direction.value}): {doing} in "
@@ -97,12 +97,12 @@ class DirtyProtocolStep(StepRun):
         if self.phase == "finishing":
             return (
                 "All of the step's statements ran, but it was lost while marking the step clean, "
-                f"so the database may still be marked dirty at {shown(self.step.target_version)}."
+                f"so the database may still be marked {dirty_at(self.step.target_version)}."
             )
         return self._outcome()
 
     def _outcome(self) -> str:
         return (
             "This file runs outside a transaction, so statements before the failing one stay "
-            f"applied and the database is marked dirty at {shown(self.step.target_version)}."
+            f"applied and the database is marked {dirty_at(self.step.target_version)}."
         )

@@ -17,6 +17,7 @@ from thv_registry.errors import (
     ConnectionLost,
     SchemaMissing,
     StateChanged,
+    StateTablesDenied,
     UnknownVersion,
 )
 from thv_registry.migrations.engine.lock import OUR_APPLICATION_PREFIX
@@ -172,6 +173,8 @@ class Migrator:
                     f"{_v(confirmed.current.version)} and is now at {_v(plan.current.version)}"
                     f"{' (dirty)' if plan.current.dirty else ''}; nothing was run."
                 )
+            if not plan.is_empty:
+                _check_privileges(store)  # before anything runs (down's backup included)
             if before_run is not None and not plan.is_empty:
                 before_run(plan)
             return runner.run(
@@ -202,6 +205,7 @@ class Migrator:
                     f"at {_v(current.version)}{' (dirty)' if current.dirty else ''}; nothing was "
                     "changed."
                 )
+            _check_privileges(store)
             with conn.transaction():
                 if not store.tables_exist():
                     store.ensure_tables(current=current.version)
@@ -357,6 +361,26 @@ class Migrator:
         key = lock.lock_key(schema, self.migrations_table, self.params.dbname)
         with lock.advisory_lock(conn, key, timeout_s=self.lock_wait_s):
             yield self._store(conn, schema)
+
+
+def _check_privileges(store: StateStore) -> None:
+    """Refuse, before anything is written, when the user cannot write the state tables: every
+    step writes them, and a step that cannot record itself fails after its SQL ran."""
+    missing, create = store.missing_privileges()
+    if not missing and not create:
+        return
+    user = store.conn.info.user
+    lacks = [f"{privilege} on {table}" for table, privilege in missing]
+    if create:
+        lacks.append(f"CREATE on schema {store.schema} (to create the state tables)")
+    raise StateTablesDenied(
+        f"The migration user {user!r} cannot write the migration state tables: it lacks "
+        f"{', '.join(lacks)}. Nothing was run.",
+        user=user,
+        schema=store.schema,
+        missing=missing,
+        create=create,
+    )
 
 
 def _same_steps(a: Plan, b: Plan) -> bool:

@@ -148,6 +148,24 @@ class StateStore:
         ).fetchall()
         return self.schema or "", tuple(str(r[0]) for r in rows)
 
+    def missing_privileges(self) -> tuple[list[tuple[str, str]], bool]:
+        """What the current user lacks to write the state tables, in one round trip:
+        (table, privilege) pairs on the existing tables (tables named ``schema.table``), and
+        whether a table is missing that it cannot create (no CREATE on the schema)."""
+        needed = [(self.table, p) for p in ("SELECT", "INSERT", "DELETE")]
+        needed += [(self.history_table, p) for p in ("SELECT", "INSERT", "UPDATE")]
+        rows = self.conn.execute(
+            "SELECT w.t, w.p, to_regclass(format('%%I.%%I', s, w.t)) IS NULL FROM (SELECT "
+            "coalesce(%s::text, current_schema()) AS s) AS here, unnest(%s::text[], %s::text[]) "
+            "AS w(t, p) WHERE CASE WHEN to_regclass(format('%%I.%%I', s, w.t)) IS NULL THEN "
+            "NOT has_schema_privilege(s, 'CREATE') ELSE NOT (has_schema_privilege(s, 'USAGE') "
+            "AND has_table_privilege(to_regclass(format('%%I.%%I', s, w.t)), w.p)) END",
+            (self.schema, [t for t, _ in needed], [p for _, p in needed]),
+        ).fetchall()
+        schema = self.schema or "public"
+        missing = [(f"{schema}.{t}", str(p)) for t, p, absent in rows if not absent]
+        return missing, any(absent for _, _, absent in rows)
+
     # -- creating --------------------------------------------------------------------------------
 
     def ensure_tables(self, *, current: int | None) -> None:

@@ -20,6 +20,7 @@ from thv_registry.errors import (
     ConnectionLost,
     MigrationFailed,
     PermissionDenied,
+    SourceError,
     StepRef,
 )
 from thv_registry.migrations.engine import sqlfile
@@ -33,7 +34,16 @@ if TYPE_CHECKING:
 
     Conn = psycopg.Connection[Any]
 
-__all__ = ["PreparedStep", "StepSession", "StepRun", "prepare", "server_message", "shown"]
+__all__ = [
+    "PreparedStep",
+    "StepSession",
+    "StepRun",
+    "prepare",
+    "server_message",
+    "shown",
+    "is_at",
+    "dirty_at",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +67,23 @@ class PreparedStep:
 
 
 def prepare(step: Step) -> PreparedStep:
-    """Read, decode and parse the step's file (raises ``SourceError`` with file:line:col)."""
+    """Read, decode and parse the step's file (raises ``SourceError`` with file:line:col).
+
+    A file without any statement (a template never filled in) is refused: it would move the
+    version silently.
+    """
     data = step.file.read_bytes()
-    text = sqlfile.decode(data, step.file.origin)
-    return PreparedStep(
-        step, sqlfile.parse(text, step.file.origin), hashlib.sha256(data).hexdigest()
-    )
+    origin = step.file.origin
+    parsed = sqlfile.parse(sqlfile.decode(data, origin), origin)
+    if not parsed.statements:
+        raise SourceError(
+            [f"{origin} has no SQL statement (only comments or blank lines): running it would "
+             "move the version without changing anything"],
+            origin=origin,
+            hint="Write the migration's SQL in it (a new file holds only the template's "
+            "comments) and run again; nothing was run.",
+        )  # fmt: skip
+    return PreparedStep(step, parsed, hashlib.sha256(data).hexdigest())
 
 
 @dataclass
@@ -216,6 +237,17 @@ class StepRun:
 
 def shown(version: int | None) -> str:
     return "no version" if version is None else f"version {version}"
+
+
+def is_at(version: int | None, *, still: bool = False) -> str:
+    """``is (still) at version 3`` / ``(still) has no version``: after "the database"."""
+    adverb = "still " if still else ""
+    return f"{adverb}has no version" if version is None else f"is {adverb}at version {version}"
+
+
+def dirty_at(version: int | None) -> str:
+    """``dirty at version 3`` / ``dirty with no version``."""
+    return "dirty with no version" if version is None else f"dirty at version {version}"
 
 
 def server_message(exc: Any) -> str:

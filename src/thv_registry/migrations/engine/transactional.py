@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from thv_registry.errors import TableLockTimeout
-from thv_registry.migrations.engine.steps import StepRun, server_message, shown
+from thv_registry.migrations.engine.steps import StepRun, is_at, server_message
 
 __all__ = [
     "TransactionalStep",
@@ -198,8 +198,8 @@ class TransactionalStep(StepRun):
         if self.phase == "committing":
             return (
                 "It was lost while the step was being committed, so whether the step was "
-                f"committed is unknown: the database is at {shown(self.before)} or at "
-                f"{shown(self.step.target_version)}, clean either way."
+                f"committed is unknown: the database {is_at(self.before)} or "
+                f"{is_at(self.step.target_version).removeprefix('is ')}, clean either way."
             )
         rolled_back = "The server rolled the step back"
         return self._outcome().replace("The step was rolled back", rolled_back)

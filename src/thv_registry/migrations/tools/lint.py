@@ -7,8 +7,9 @@ missing down file, gaps) are reported beside them. The up files are then given t
 result is a :class:`LintReport`; nothing is printed and nothing raises for a finding.
 
 Levels: ``error`` (the set cannot be trusted: syntax errors, source problems, a missing down
-file, which this project's convention forbids), ``warning`` (squawk's rules, files that will
-not behave the same under golang-migrate, empty files), ``info`` (gaps in the numbering).
+file, which this project's convention forbids, a file without statements), ``warning``
+(squawk's rules, files that will not behave the same under golang-migrate), ``info`` (gaps in
+the numbering).
 """
 
 from __future__ import annotations
@@ -269,7 +270,14 @@ def _parse(file: MigrationFile, findings: list[Finding]) -> sqlfile.SqlFile | No
         return None
     if not parsed.statements:
         findings.append(
-            Finding("warning", "empty-file", "the file has no SQL statement", file.origin)
+            Finding(
+                "error",
+                "empty-file",
+                "the file has no SQL statement (only comments or blank lines); up and down "
+                "refuse to run it, since it would move the version without changing anything",
+                file.origin,
+                help="Write the migration's SQL (a new file holds only the template's comments).",
+            )
         )
     elif len(parsed.statements) > 1:
         for statement in parsed.statements:

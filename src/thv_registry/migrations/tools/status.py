@@ -38,7 +38,9 @@ class MigrationState(StrEnum):
     APPLIED = "applied"
     PENDING = "pending"
     CHANGED = "changed"  #: applied, but the file's sha256 differs from the one in the history
-    UNKNOWN = "unknown"  #: applied by another tool (no history row): the checksum is unknown
+    #: applied without a history row of ours (another tool, or set by force): no checksum;
+    #: :attr:`StatusRow.origin` says which
+    UNKNOWN = "unknown"
     MISSING = "missing"  #: applied, but no file in the migration set
     OUT_OF_ORDER = "out_of_order"  #: below the current version and never applied
     DIRTY = "dirty"  #: the step that failed or was interrupted (dirty protocol)
@@ -64,6 +66,10 @@ class StatusRow:
     duration_ms: float | None = None
     checksum: str | None = None  #: sha256 recorded in the history (applied, changed)
     file_checksum: str | None = None  #: sha256 of the file now (applied versions only)
+    #: how an ``unknown`` version came to be applied: ``outside`` (by another tool such as
+    #: golang-migrate, or before this tool kept a history) or ``force`` (recorded by a force,
+    #: never run by this tool); None for the other states
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,7 @@ def compute_status(
                 duration_ms=up.duration_ms if up else None,
                 checksum=was,
                 file_checksum=now,
+                origin=_origin(version, history) if state is MigrationState.UNKNOWN else None,
             )
         )
     outlook, refusal = _outlook(migrations, current, history, checksums)
@@ -152,6 +159,23 @@ def _state(
     if current.version is not None and version < current.version:
         return MigrationState.OUT_OF_ORDER
     return MigrationState.PENDING
+
+
+def _origin(version: int, history: Sequence[HistoryEntry]) -> str:
+    """How an applied ``version`` without a checksum got there: ``force`` when a force first
+    recorded it as applied (and nothing ran it since), else ``outside``."""
+    state: str | None = None  #: None: not applied; "ours", "outside", "force"
+    for h in history:
+        if not h.completed:
+            continue
+        if h.direction in (HistoryDirection.BASELINE, HistoryDirection.FORCE):
+            if version > (h.resulting_version or 0):
+                state = None
+            elif state is None:
+                state = "force" if h.direction is HistoryDirection.FORCE else "outside"
+        elif h.version == version and h.direction in _STEPS:
+            state = "ours" if h.direction is HistoryDirection.UP else None
+    return "force" if state == "force" else "outside"
 
 
 def _dirty_version(current: VersionState, history: Sequence[HistoryEntry]) -> int | None:
