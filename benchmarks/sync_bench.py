@@ -9,8 +9,11 @@ PostgreSQL (PostgreSQL's default settings, fsync on) through ``SyncService``:
 4. re-sync with 1% of the servers changed (a new description) and one new version each.
 
 Peak resident memory of the process is reported too. Run: ``python benchmarks/sync_bench.py
-[--servers N] [--versions V] [--repeat R]`` (or against an existing empty database with
-``--dsn``). Prints one line per step (median of R runs where the step is repeatable).
+[--servers N] [--versions V] [--repeat R] [--type file|git|api|all]`` (or against an existing
+empty database with ``--dsn``). Prints one line per step (median of R runs where the step is
+repeatable). ``--type git`` and ``--type api`` time the same registry through a git source (a
+local bare repository) and an api source (a local ``serve``), see ``sync_sources_bench.py``;
+``--type all`` runs each type in its own process and database, so each peak memory is its own.
 """
 
 from __future__ import annotations
@@ -150,12 +153,55 @@ async def _run(dsn: str, work: Path, servers: int, versions: int, repeat: int) -
     return lines
 
 
+async def _run_type(
+    kind: str, dsn: str, work: Path, servers: int, versions: int, repeat: int
+) -> list[str]:
+    if kind == "file":
+        return await _run(dsn, work, servers, versions, repeat)
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    from benchmarks import sync_sources_bench as other
+
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False)
+    await pool.open()
+    try:
+        if kind == "git":
+            lines = await other.run_git(pool, work, servers, versions, repeat)
+        else:
+            admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+            lines = await other.run_api(pool, admin, work, servers, versions, repeat)
+    finally:
+        await pool.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [*lines, f"peak resident memory of this process: {peak:.0f} MB"]
+
+
+def _each_type(dsn: str, args: argparse.Namespace) -> None:
+    """Each type in a child process on a database of its own (``{dbname}_{type}``)."""
+    import psycopg
+
+    for kind in ("file", "git", "api"):
+        name = f"{psycopg.conninfo.conninfo_to_dict(dsn)['dbname']}_{kind}"
+        with psycopg.connect(psycopg.conninfo.make_conninfo(dsn), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        child = psycopg.conninfo.make_conninfo(dsn, dbname=name)
+        sys.stdout.flush()
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--type", kind, "--dsn", child,
+             "--servers", str(args.servers), "--versions", str(args.versions),
+             "--repeat", str(args.repeat)],
+            check=True,
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--versions", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dsn", help="an empty database to use instead of a private server")
+    parser.add_argument("--type", choices=("file", "git", "api", "all"), default="file")
     args = parser.parse_args()
     from thv_registry.db.connect import ConnectionParams
     from thv_registry.migrations import Migrator, Source, Up
@@ -182,10 +228,13 @@ def main() -> None:
             str(info.get("user", "postgres")), str(info["dbname"]), "disable",
         )  # fmt: skip
     try:
+        if args.type == "all":
+            _each_type(dsn, args)
+            return
         Migrator(params, Source.embedded()).apply(Up())
         with tempfile.TemporaryDirectory() as work:
             for line in asyncio.run(
-                _run(dsn, Path(work), args.servers, args.versions, args.repeat)
+                _run_type(args.type, dsn, Path(work), args.servers, args.versions, args.repeat)
             ):
                 print(line)
     finally:
