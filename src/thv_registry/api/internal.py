@@ -11,7 +11,6 @@ import asyncio
 import platform
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -67,23 +66,16 @@ def _json(payload: object, status: int = 200) -> Response:
 def build_info() -> dict[str, str]:
     """The Go edition's ``/version`` keys, with ``python_version`` for ``go_version``."""
     from thv_registry import __version__
+    from thv_registry.buildinfo import build_stamp
 
+    stamp = build_stamp()  # stamped into the wheel at build time, or git in a checkout
     return {
         "version": __version__,
-        "commit": _BUILD.commit,
-        "build_date": _BUILD.build_date,
+        "commit": stamp.commit,
+        "build_date": stamp.build_date,
         "python_version": platform.python_version(),
         "platform": f"{sys.platform}/{platform.machine().lower() or 'unknown'}",
     }
-
-
-@dataclass(frozen=True)
-class _Build:
-    commit: str = "unknown"  #: set by packaging pipelines that stamp the build (none yet)
-    build_date: str = "unknown"
-
-
-_BUILD = _Build()
 
 
 def internal_routes(readiness: ReadinessCheck, metrics: Metrics) -> list[Route]:

@@ -101,9 +101,8 @@ for _param in serve_command.params:  # the shared --config option, worded for se
 
 def _migrate(app: AppContext, out: Output) -> int | None:
     """Migrate to the latest version (``migrate up --yes``); the version this build expects."""
-    from thv_registry.migrations.engine.model import Up
-
     from thv_registry.errors import MissingFromSource, PlanRefused
+    from thv_registry.migrations.engine.model import Up
 
     migrator = app.migrator
     latest = max((m.version for m in migrator.source.migrations), default=None)
