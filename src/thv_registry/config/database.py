@@ -59,6 +59,9 @@ class DatabaseSettings(Model, frozen=True, kw_only=True):
     migration_password: Annotated[str, _PASSWORD] | None = None  #: default: ``password``
     database: Annotated[str, Meta(min_length=1, description="a database name")]
     sslmode: Annotated[str, Meta(description="one of " + ", ".join(SSL_MODES))] = "require"
+    #: the group role prime-db grants the schema to (None: toolhive_registry_server); roles are
+    #: cluster-wide, so each database of a server should have its own
+    app_role: Annotated[str, Meta(description="a role name (an identifier)")] | None = None
     #: seconds libpq waits for the server to answer a connection attempt (``connect_timeout``)
     connect_timeout: Annotated[
         int, Meta(ge=1, le=3600, description="a whole number of seconds from 1 to 3600")
@@ -87,6 +90,7 @@ class DatabaseSettings(Model, frozen=True, kw_only=True):
             f"must be one of {', '.join(SSL_MODES)}; got {v!r}"
         ),
         "conn_max_lifetime": lambda v: "must not be negative" if v < timedelta(0) else None,
+        "app_role": lambda v: _role_problem(v),
         "dynamic_auth": lambda v: None if v is None else (
             "(AWS RDS IAM authentication) is not supported by this tool; remove it and give the "
             f"password with database.migrationPassword, {MIGRATION_PASSWORD_ENV} or ~/.pgpass"
@@ -130,6 +134,13 @@ class MigrationSettings(Model, frozen=True):
             f"with a digit, at most 63 characters); got {v!r}"
         ),
     }  # fmt: skip
+
+
+def _role_problem(value: str) -> str | None:
+    from thv_registry.db.prime import role_name_problem  # imports nothing heavy
+
+    problem = role_name_problem(value)
+    return f"{problem}; got {value!r}" if problem else None
 
 
 def valid_host(value: str) -> str | None:

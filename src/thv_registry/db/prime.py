@@ -8,6 +8,11 @@ on every sequence there, plus default privileges for the tables and sequences th
 creates later. Everything runs in one transaction; running it again changes nothing, and the
 password of an existing user changes only when asked.
 
+Roles are cluster-wide: two databases of one server primed with the same group role share it,
+so the application user of one could write the other's tables. ``role`` names another group
+role per database (``database.appRole``); the plan lists the other databases where the role
+already holds privileges (from the shared catalog ``pg_shdepend``), so the caller can warn.
+
 Identifiers and literals are composed with ``psycopg.sql``, never formatted into text. The
 password never reaches the server in clear: libpq hashes it into a SCRAM-SHA-256 verifier on the
 client (``PQencryptPasswordConn``, as psql's ``\\password`` does), so it appears in no server log.
@@ -15,6 +20,7 @@ client (``PQencryptPasswordConn``, as psql's ``\\password`` does), so it appears
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +33,10 @@ if TYPE_CHECKING:
 
     from thv_registry.db.connect import ConnectionParams
 
-__all__ = ["APP_ROLE", "MASK", "PrimeStatement", "PrimePlan", "PrimeResult", "plan", "prime"]
+__all__ = [
+    "APP_ROLE", "MASK", "PrimeStatement", "PrimePlan", "PrimeResult", "plan", "prime",
+    "role_name_problem",
+]  # fmt: skip
 
 APP_ROLE = "toolhive_registry_server"
 APPLICATION_NAME = "thv-registry-api prime-db"
@@ -35,6 +44,7 @@ TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
 _MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer names are truncated by the server
 _RESERVED = {"public", "none"}  # refused by CREATE ROLE even when quoted, like pg_*
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 #: the migration state tables (the Migrator's default names), read-only for the application
 STATE_TABLES = ("schema_migrations", "schema_migrations_history")
 _LOCK_KEY = 0x7468765F70726D  # serialises concurrent prime-db runs (pg_advisory_xact_lock)
@@ -65,6 +75,8 @@ class PrimePlan:
     is_member: bool
     sets_password: bool  #: a new user, or an existing one with ``update_password``
     statements: tuple[PrimeStatement, ...]
+    #: other databases of the server where the group role already holds privileges
+    other_databases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,12 +111,14 @@ class _Facts:
     user_can_login: bool
     is_member: bool
     state_tables: tuple[str, ...]  #: the migration state tables that exist in the schema
+    other_databases: tuple[str, ...] = ()  #: where the role holds privileges besides this one
 
 
 def plan(
     params: ConnectionParams, username: str, *, update_password: bool = False, role: str = APP_ROLE
 ) -> PrimePlan:
     """Read the roles and the schema; return the statements ``prime`` would run (read-only)."""
+    _check_role(role)
     _check_username(username, role)
     with _connect(params) as conn:
         facts = _facts(conn, username, role)
@@ -127,6 +141,7 @@ def prime(
     import psycopg
     from psycopg import sql
 
+    _check_role(role)
     _check_username(username, role)
     warnings: list[str] = []
     with _connect(params) as conn:
@@ -175,7 +190,15 @@ def _facts(conn: psycopg.Connection[Any], username: str, role: str) -> _Facts:
                             JOIN pg_roles u ON u.oid = m.member
                            WHERE r.rolname = %(role)s AND u.rolname = %(user)s),
                   ARRAY(SELECT t FROM unnest(%(state)s::text[]) t
-                         WHERE to_regclass(format('%%I.%%I', current_schema(), t)) IS NOT NULL)""",
+                         WHERE to_regclass(format('%%I.%%I', current_schema(), t)) IS NOT NULL),
+                  ARRAY(SELECT DISTINCT d.datname::text FROM pg_shdepend s
+                          JOIN pg_database d ON d.oid = CASE
+                               WHEN s.dbid = 0 AND s.classid = 'pg_database'::regclass
+                               THEN s.objid ELSE s.dbid END
+                         WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'a'
+                           AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = %(role)s)
+                           AND d.datname <> current_database()
+                         ORDER BY 1)""",
         {"role": role, "user": username, "state": list(STATE_TABLES)},
     ).fetchone()
     assert row is not None
@@ -195,7 +218,7 @@ def _facts(conn: psycopg.Connection[Any], username: str, role: str) -> _Facts:
         )
     role_exists, user_exists, can_login, member = (bool(v) for v in row[4:8])
     return _Facts(row[0], row[1], row[2], bool(row[3]), role_exists, user_exists, can_login,
-                  member, tuple(row[8]))  # fmt: skip
+                  member, tuple(row[8]), tuple(row[9]))  # fmt: skip
 
 
 def _plan(
@@ -269,6 +292,7 @@ def _plan(
         is_member=facts.is_member,
         sets_password=not facts.user_exists or update_password,
         statements=statements,
+        other_databases=facts.other_databases,
     )
     return result, steps
 
@@ -280,6 +304,27 @@ def _verifier(conn: psycopg.Connection[Any], username: str, password: str) -> st
 
 
 # -- checks and errors ---------------------------------------------------------------------------
+
+
+def role_name_problem(role: str) -> str | None:
+    """Why ``role`` is not usable as the application's group role (None: it is).
+
+    An identifier PostgreSQL takes without quotes in any case (letters, digits, ``_``, ``$``,
+    not starting with a digit), at most 63 bytes, not reserved.
+    """
+    if not _IDENTIFIER.match(role):
+        return "must be an identifier: letters, digits, '_' and '$', starting with a letter or '_'"
+    if len(role.encode()) > _MAX_NAME_BYTES:
+        return f"is longer than {_MAX_NAME_BYTES} bytes, which PostgreSQL would truncate"
+    if role.lower().startswith("pg_") or role.lower() in _RESERVED:
+        return "is reserved by PostgreSQL (names starting with pg_, public, none)"
+    return None
+
+
+def _check_role(role: str) -> None:
+    problem = role_name_problem(role)
+    if problem:
+        raise UsageError(f"The group role name {role!r} {problem}.", hint="Choose another name.")
 
 
 def _check_username(username: str, role: str) -> None:
