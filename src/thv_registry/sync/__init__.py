@@ -48,7 +48,6 @@ from thv_registry.sync.reconcile import (
     SYNCED_KINDS,
     ReconcileConflict,
     SourceInUse,
-    drop_unconfigured,
     reconcile,
 )
 from thv_registry.sync.retry import retrying
@@ -214,8 +213,9 @@ class SyncService:
                 async with conn.transaction():
                     await self._heartbeat(conn)
                     others = replicas.others(await replicas.live(conn), self.fingerprint)
-                if self._deletions_held and not others:
-                    others = list(await drop_unconfigured(conn, self.settings, self.fingerprint))
+                if self._deletions_held and not others:  # reconcile again, deletions too
+                    done = await reconcile(conn, self.settings, fingerprint=self.fingerprint)
+                    others = list(done.held)
                     self._deletions_held = bool(others)
                     if not others:
                         log.info("sync: every replica runs this configuration now; sources and"

@@ -6,7 +6,7 @@ positions 0, 1, ... (list order is priority), and every syncable source gets its
 Config registries and sources that are no longer in the config are removed, the sources with
 their entries, only when every live replica runs the same configuration (:mod:`.replicas`):
 while another live replica's fingerprint differs, nothing is deleted (:attr:`Reconciled.held`
-names those replicas) and :func:`drop_unconfigured` does it later, once they agree. Sources and
+names those replicas); the sync reconciles again once they agree. Sources and
 registries created through the API are left alone; a config name that clashes with one is
 refused (:class:`ReconcileConflict`).
 
@@ -35,7 +35,6 @@ __all__ = [
     "SourceInUse",
     "Reconciled",
     "reconcile",
-    "drop_unconfigured",
     "SYNCED_KINDS",
 ]
 
@@ -170,13 +169,3 @@ async def _drop(
         raise SourceInUse(used.source_name, used.registry_name)
     await q.drop_config_sources(conn, keep_names=keep)
     return ()
-
-
-async def drop_unconfigured(
-    conn: AsyncConnection[Any], settings: SyncSettings, fingerprint: str
-) -> tuple[replicas.Replica, ...]:
-    """The deletions a reconciliation held back, once every live replica agrees (one
-    transaction, under the reconciliation lock); returns the replicas that still differ."""
-    async with conn.transaction():
-        await q.lock_reconcile(conn, lock_key=RECONCILE_LOCK_KEY)
-        return await _drop(conn, settings, fingerprint)
