@@ -210,3 +210,28 @@ def test_serve_help_describes_its_config(tmp_path: Path) -> None:
     text = " ".join(done.stdout.split())
     assert "sources, registries" in text and "sample registry" in text, text
     assert "migrate commands" not in text and "prime-db" not in text, text
+
+
+def test_a_built_wheel_carries_the_stamp_and_reads_it(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(REPO_ROOT)],
+        check=True, cwd=tmp_path, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (wheel,) = dist.glob("thv_registry-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        stamp = json.loads(archive.read("thv_registry/_build.json"))
+        archive.extractall(tmp_path / "site")
+    assert stamp["commit"] != "" and stamp["build_date"].endswith("Z"), stamp
+    read = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "from thv_registry.buildinfo import build_stamp as b; import thv_registry as t; "
+         "print(t.__file__); print(b().commit, b().build_date)", str(tmp_path / "site")],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.splitlines()  # fmt: skip
+    assert read[0].startswith(str(tmp_path / "site")), read
+    assert read[1] == f"{stamp['commit']} {stamp['build_date']}"
