@@ -162,3 +162,50 @@ def test_installed_wheel_uses_the_embedded_default(
         import pgserver
 
         pgserver.get_server(data_dir, cleanup_mode="delete").cleanup()  # type: ignore[attr-defined]
+
+
+def test_installed_wheel_in_a_checkout_names_its_set_and_create_refuses(
+    wheel_venv: Path, database: TestDatabase, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Issue 11, item 3: after `pip install .`, `create` in a checkout wrote a file that `up`
+    never read ("Up to date.", no hint). The commands now name the set they read, and `create`
+    writes only where the next `up` reads."""
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    local = checkout / "database" / "migrations"
+    shutil.copytree(REPO_ROOT / "database" / "migrations", local)
+    config = database.write_config(tmp_path / "config.yaml")
+    shipped = sorted(p.name for p in local.iterdir())
+
+    refused = run(wheel_venv, "migrate", "create", "add_x", cwd=checkout, env=cli_env)
+    assert refused.returncode == 2, refused.stderr
+    assert "Not creating files in ./database/migrations" in refused.stderr
+    assert "installed with the package" in refused.stderr and str(wheel_venv) in refused.stderr
+    assert "--migrations-dir database/migrations" in refused.stderr
+    assert "pip install -e ." in refused.stderr
+    assert sorted(p.name for p in local.iterdir()) == shipped  # nothing written
+
+    for command, code in ((("status",), 12), (("up", "--yes"), 0), (("version",), 0)):
+        result = run(wheel_venv, "migrate", *command, "--config", str(config), cwd=checkout,
+                     env=cli_env)  # fmt: skip
+        assert result.returncode == code, result.stderr
+        assert "Reading the migrations installed with the package (" in result.stderr
+        assert str(wheel_venv) in result.stderr and "not ./database/migrations" in result.stderr
+    lint = run(wheel_venv, "migrate", "lint", "--no-squawk", cwd=checkout, env=cli_env)
+    assert "Reading the migrations installed with the package" in lint.stderr or (
+        str(wheel_venv) in lint.stdout  # lint's summary names the set it checked
+    ), lint.stdout + lint.stderr
+
+    made = run(wheel_venv, "migrate", "create", "add_x", "--migrations-dir",
+               "database/migrations", cwd=checkout, env=cli_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (up_file,) = local.glob("*_add_x.up.sql")
+    up_file.write_text("CREATE TABLE x (id int);\n")
+    up_file.with_name(up_file.name.replace(".up.", ".down.")).write_text("DROP TABLE x;\n")
+    # with the same --migrations-dir, status reads the new file: pending, and no notice
+    status = run(wheel_venv, "migrate", "status", "--config", str(config), "--migrations-dir",
+                 "database/migrations", cwd=checkout, env=cli_env)  # fmt: skip
+    assert status.returncode == 12, status.stdout + status.stderr
+    assert "add_x" in status.stdout and "1 pending migration" in status.stdout
+    assert "Reading" not in status.stderr
