@@ -471,3 +471,27 @@ def privileges(scene: Scene) -> list[tuple[Any, ...]]:
         APP_ROLE,
         dbname=scene.database,
     )
+
+
+def test_database_url_instead_of_a_config(
+    scene: Scene, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Issue 11, item 2: prime-db takes --database-url; its password is never shown."""
+    from urllib.parse import quote
+
+    def url(password: str) -> str:
+        host = quote(scene.cluster.socket_dir, safe="")
+        return (
+            f"postgresql://{quote(scene.migrator, safe='')}:{quote(password, safe='')}@{host}:"
+            f"{scene.cluster.port}/{scene.database}?sslmode=disable"
+        )
+
+    wrong = cli(cli_env, "prime-db", "app", "--database-url", url("not-the-Pw-42"), input="x\n")
+    assert wrong.returncode == ExitCode.CONNECTION, wrong.stderr
+    assert "not-the-Pw-42" not in wrong.stdout + wrong.stderr
+    done = cli(cli_env, "prime-db", "app", "--database-url", url(MIGRATOR_PASSWORD),
+               input="app-pw\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert MIGRATOR_PASSWORD not in done.stdout + done.stderr
+    assert "User app: created with the password given." in done.stdout
+    assert scene.can_login("app", "app-pw")

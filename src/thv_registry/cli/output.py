@@ -270,8 +270,8 @@ class Output:
         return render.version_text(state, self.names)
 
     def _at(self, state: VersionState) -> str:
-        if state.version is None and not state.dirty:
-            return "has no version"
+        if state.version is None:
+            return "has no version" + (" (dirty)" if state.dirty else "")
         return f"is at version {self._version(state)}"
 
     def _done(self, state: VersionState, **extra: Any) -> None:
