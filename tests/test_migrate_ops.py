@@ -331,6 +331,8 @@ def test_migrations_schema_keeps_objects_and_state_there(
     assert busy.returncode == ExitCode.LOCK_TIMEOUT, busy.stderr
     dumped = cli("dump-schema")
     assert dumped.returncode == 0 and "CREATE TABLE registry.c (" in dumped.stdout
+    verified = cli("verify")  # its scratch database gets the schema too
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_statement_timeout_bounds_each_statement_of_a_step(

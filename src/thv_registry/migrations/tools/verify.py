@@ -232,6 +232,9 @@ class _Scratch:
                 ) from exc
         self.created = True
         self._connect()
+        if self.params.search_path is not None:  # migrations.schema: the scratch copy needs it too
+            schema = sql.Identifier(self.params.search_path)
+            self._conn().execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
 
     def drop(self) -> str | None:
         """Drop the scratch database; why that failed (it is then left behind), or None.
