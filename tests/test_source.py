@@ -70,7 +70,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="does not exist") as err:
         Source.from_directory(tmp_path / "nope")
-    assert "--migrations-dir" in str(err.value)
+    # the library carries the fact; the CLI words the advice (no flag names below cli/)
+    assert err.value.missing_directory == str(tmp_path / "nope")
+    assert "--migrations-dir" not in str(err.value)
+    from thv_registry.cli.hints import describe
+
+    assert "Pass --migrations-dir (or THV_REGISTRY_MIGRATIONS_DIR)" in describe(err.value)
 
 
 def test_embedded_set_has_the_init_pair() -> None:
