@@ -40,6 +40,14 @@ __all__ = [
 DEFAULT_MAX_META_SIZE = 262144  #: database.maxMetaSize's default (256 KiB)
 _NAMESPACE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$")
 _LOCAL_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$")
+#: the official document's ``format: uri`` (RFC 3986 absolute URI: ASCII, valid %-escapes)
+_URI = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+)
+_NOT_URI = (
+    "expected an absolute URI such as https://example.com/path (spaces and other characters "
+    "outside ASCII letters, digits and -._~:/?#[]@!$&'()*+,;= percent-encoded)"
+)
 
 
 class PatternSpec(Protocol):
@@ -201,6 +209,9 @@ def _server(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> Se
             "a server name is namespace/name: letters, digits, '.', '-' (and "
             "'_' after the slash), starting and ending with a letter or digit",
         )
+    for field, uri in _uris(detail):
+        if not _URI.fullmatch(uri):
+            raise bad(field, _NOT_URI)
     packages: dict[tuple[str, str, str], int] = {}
     for i, p in enumerate(detail.packages or ()):
         key = (p.registry_type, p.identifier, _transport(p.transport))
@@ -223,6 +234,21 @@ def _server(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> Se
     canonical = msgspec.json.encode(detail, order="sorted")
     sha = hashlib.sha256(canonical).hexdigest()
     return ServerEntry(index, name, detail.version, raw, sha, _tags(detail.meta))
+
+
+def _uris(detail: ServerDetail) -> Iterable[tuple[str, str]]:
+    """The fields the official document declares ``format: uri``, with their values."""
+    if detail.schema is not None:
+        yield "$schema", detail.schema
+    if detail.website_url is not None:
+        yield "websiteUrl", detail.website_url
+    if detail.repository is not None:
+        yield "repository.url", detail.repository.url
+    for i, icon in enumerate(detail.icons or ()):
+        yield f"icons[{i}].src", icon.src
+    for i, package in enumerate(detail.packages or ()):
+        if package.registry_base_url is not None:
+            yield f"packages[{i}].registryBaseUrl", package.registry_base_url
 
 
 def _skill(source: str, index: int, raw: msgspec.Raw, max_meta_size: int) -> SkillEntry:
