@@ -137,7 +137,7 @@ class MigrationSettings(Model, frozen=True):
 
 
 def _role_problem(value: str) -> str | None:
-    from thv_registry.db.prime import role_name_problem  # imports nothing heavy
+    from thv_registry.db.roles import role_name_problem  # imports nothing heavy
 
     problem = role_name_problem(value)
     return f"{problem}; got {value!r}" if problem else None

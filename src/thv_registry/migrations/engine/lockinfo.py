@@ -22,11 +22,13 @@ from thv_registry.migrations.engine.lockmodes import LOCK_MODES, rank
 from thv_registry.migrations.engine.lockrules import (
     ALTER_NOTES,
     ALTER_SIMPLE,
+    FOREIGN_KEYS_NOTE,
     NO_REWRITE_HINT,
     ON_TABLE,
     SERIAL_TYPES,
     SIMPLE,
     TABLE_LIKE,
+    CatalogQuestion,
     dotted,
     is_true,
     is_volatile,
@@ -47,10 +49,6 @@ __all__ = [
 ]  # fmt: skip
 
 AS, RS, RX, SUX, SH, SRX, EX, AX = LOCK_MODES
-FOREIGN_KEYS_NOTE = (
-    "also takes ACCESS EXCLUSIVE on the tables its foreign keys reference (not visible from the "
-    "text)"
-)
 
 
 @dataclass(frozen=True)
@@ -59,20 +57,6 @@ class TableLock:
 
     mode: str
     relation: str
-
-
-@dataclass(frozen=True)
-class CatalogQuestion:
-    """What the text cannot tell and the catalog can, with the note that stands for it meanwhile.
-
-    ``kind``: ``constraint`` (is ``name`` on ``relation`` a foreign key, and to which table?) or
-    ``foreign_keys`` (which tables do the foreign keys of ``relation`` reference?).
-    """
-
-    kind: str
-    relation: str
-    name: str | None
-    note: str  #: the conditional note, one of ``StatementLocks.notes``
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ nodes (names as written, quoted by pglast where PostgreSQL needs quotes).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pglast import ast
 
 __all__ = [
-    "ALTER_NOTES", "ALTER_SIMPLE", "NO_REWRITE_HINT", "ON_TABLE", "SERIAL_TYPES", "SIMPLE",
+    "CatalogQuestion", "FOREIGN_KEYS_NOTE", "ALTER_NOTES", "ALTER_SIMPLE", "NO_REWRITE_HINT",
+    "ON_TABLE", "SERIAL_TYPES", "SIMPLE",
     "TABLE_LIKE", "dotted", "is_true", "is_volatile", "kind_name", "light_reloption", "quoted",
     "read_relations", "rv", "type_name", "walk",
 ]  # fmt: skip
@@ -97,6 +99,24 @@ TABLE_LIKE = frozenset({"TABLE", "VIEW", "MATVIEW", "SEQUENCE", "FOREIGN_TABLE",
 ON_TABLE = frozenset({"COLUMN", "TABCONSTRAINT", "TRIGGER", "POLICY", "RULE"})
 # fmt: on
 NO_REWRITE_HINT = "yes (unless binary-compatible, e.g. varchar widening)"
+FOREIGN_KEYS_NOTE = (
+    "also takes ACCESS EXCLUSIVE on the tables its foreign keys reference (not visible from the "
+    "text)"
+)
+
+
+@dataclass(frozen=True)
+class CatalogQuestion:
+    """What the text cannot tell and the catalog can, with the note that stands for it meanwhile.
+
+    ``kind``: ``constraint`` (is ``name`` on ``relation`` a foreign key, and to which table?) or
+    ``foreign_keys`` (which tables do the foreign keys of ``relation`` reference?).
+    """
+
+    kind: str
+    relation: str
+    name: str | None
+    note: str  #: the conditional note, one of ``StatementLocks.notes``
 
 
 def is_volatile(expr: Any) -> bool | None:
