@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import THREE_TABLES, MigrateCli, TestDatabase, write_migrations
@@ -102,6 +103,34 @@ def test_redo_runs_under_one_hold_of_the_lock_and_refuses_with_nothing_applied(
     assert steps == [("down", 1), ("up", 1)]
     assert events[-1]["event"] == "done" and events[-1]["version"] == 1
     assert state(database) == [(1, False)]
+
+
+def test_the_library_verbs_return_results_and_raise_errors_with_fields(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    from thv_registry.config import ConnectionParams
+    from thv_registry.errors import NotEnoughApplied, UnknownVersion, VersionAlreadySet
+    from thv_registry.migrations import Migrator, Source, Up
+
+    s = database.server
+    params = ConnectionParams(s.host, s.port, s.user, database.name, "disable")
+    m = Migrator(params, Source.from_directory(write_migrations(tmp_path / "m", THREE_TABLES)))
+    with pytest.raises(NotEnoughApplied) as none:
+        m.redo()
+    assert (none.value.requested, none.value.applied) == (1, 0)
+    with pytest.raises(UnknownVersion) as unknown:
+        m.baseline(9)
+    assert (unknown.value.version, unknown.value.purpose) == (9, "baseline")
+    run_sql(database, "CREATE TABLE a (id int)")
+    baselined = m.baseline(1)
+    assert baselined.version == 1 and baselined.previous.version is None
+    with pytest.raises(VersionAlreadySet) as already:
+        m.baseline(2)
+    assert (already.value.version, already.value.dirty, already.value.requested) == (1, False, 2)
+    m.apply(Up())
+    redone = m.redo()
+    steps = [(s.direction.value, s.migration.version) for s in redone.applied]
+    assert steps == [("down", 3), ("up", 3)] and redone.final.version == 3
 
 
 # -- baseline --------------------------------------------------------------------------------------

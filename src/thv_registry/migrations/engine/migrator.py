@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from thv_registry.errors import (
     ConnectionLost,
@@ -27,6 +27,7 @@ from thv_registry.migrations.engine.model import (
     HistoryDirection,
     HistoryEntry,
     Plan,
+    Redo,
     Request,
     RunResult,
     StepEvent,
@@ -185,6 +186,11 @@ class Migrator:
                 statement_timeout_ms=self.statement_timeout_ms,
                 on_step=on_step,
             )
+
+    def redo(self, **options: Any) -> RunResult:
+        """Revert the last applied migration and apply it again: ``apply(Redo(), **options)``,
+        one plan under one hold of the lock (``NotEnoughApplied`` when nothing is applied)."""
+        return self.apply(Redo(), **options)
 
     def force(self, version: int, *, confirmed: VersionState | None = None) -> ForceResult:
         """Set ``version`` (-1: no version) clean, running nothing; record it in the history.
