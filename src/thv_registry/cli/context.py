@@ -269,9 +269,9 @@ def lock_options(f: FC) -> FC:
         expose_value=False,
         callback=_setter("lock_retries"),
         metavar="N",
-        help="Attempts after the first when a step hits --lock-timeout (rolled back, then "
-        "retried after a pause). [config: migrations.lockRetries; default 3; env: "
-        "THV_REGISTRY_LOCK_RETRIES]",
+        help="Attempts after the first when a step hits its lock_timeout (rolled back, then "
+        "retried after a pause with a longer bound, the last one --lock-timeout). [config: "
+        "migrations.lockRetries; default 3; env: THV_REGISTRY_LOCK_RETRIES]",
     )(f)
     f = click.option(
         "--lock-timeout",
