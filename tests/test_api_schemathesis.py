@@ -173,6 +173,7 @@ class Target:
 
     def __init__(self, process: ServeProcess, servers: list[dict[str, Any]]) -> None:
         self.process = process
+        self.servers = servers
         self.base_url = f"{process.base}/registry/default"
         names = sorted({s["name"] for s in servers})
         self.pairs = sorted({(s["name"], s["version"]) for s in servers}) + [
@@ -306,6 +307,41 @@ def test_official_get_operations_conform_on_a_seeded_registry(target: Target) ->
         assert seen.get(200, 0) >= 50, (path, summary)  # the seeded data is really exercised
         assert set(seen) <= {200, 400, 404}, (path, summary)
     assert counts["/v0.1/servers"].get(404, 0) == 0, summary
+
+
+def test_every_seeded_version_round_trips_over_http(target: Target) -> None:
+    """Each version's ``server`` is its server.json as the file had it (icons, package order,
+    remote variables, publisher ``_meta``); deleted ones keep answering with their status; the
+    latest is the highest release (a pre-release only when a name has no release)."""
+    base = f"{target.process.base}{API}/servers"
+    with httpx.Client(timeout=10) as client:
+        for doc in target.servers:
+            name = quote(doc["name"], safe="")
+            body = client.get(f"{base}/{name}/versions/{quote(doc['version'], safe='')}").json()
+            assert body["server"] == doc, doc["name"]
+            official = body["_meta"]["io.modelcontextprotocol.registry/official"]
+            deleted = (doc["name"], doc["version"]) in DELETED
+            assert official["status"] == ("deleted" if deleted else "active"), official
+        latest = {
+            name: client.get(f"{base}/{quote(name, safe='')}/versions/latest").json()
+            for name in ("io.example/rich", "io.example/prerelease-only", "io.example/calver")
+        }
+        calver = client.get(f"{base}/io.example%2Fcalver/versions").json()["servers"]
+        last = client.get(f"{base}?limit=100").json()["metadata"]
+    assert {n: r["server"]["version"] for n, r in latest.items()} == {
+        "io.example/rich": "1.0.0",  # the release, not the newer 1.1.0-beta.1
+        "io.example/prerelease-only": "0.1.0-beta.2",
+        # non-semver only, all first seen by one sync: the first the versions list shows
+        "io.example/calver": calver[0]["server"]["version"],
+    }
+    assert [
+        v["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"] for v in calver
+    ] == [
+        True,
+        False,
+        False,
+    ]
+    assert "nextCursor" not in last and last["count"] <= 100, last
 
 
 @pytest.mark.parametrize(
