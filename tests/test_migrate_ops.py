@@ -441,6 +441,7 @@ def test_wait_for_db_retries_until_the_server_answers(
         [*argv, "--wait-for-db", "1.5"], env=cli_env, capture_output=True, text=True, timeout=60
     )
     assert bounded.returncode == ExitCode.CONNECTION
+    assert "gave up after retrying for 1.5 s" in bounded.stderr
     assert "or wait longer with --wait-for-db SECONDS" in bounded.stderr
 
 

@@ -117,6 +117,8 @@ def connect_waiting(
                 raise
             if now >= deadline:
                 exc.waited_s = now - started
+                exc.message = f"{exc.message.rstrip('.')}; gave up after retrying for {wait_s:g} s."
+                exc.args = (exc.message,)
                 raise
             if not told and on_wait is not None:
                 on_wait(exc, wait_s)
