@@ -157,7 +157,7 @@ def test_a_dead_replicas_lease_expires_and_another_takes_the_source_over(
         began = loop.time()
 
         async def taken_over() -> bool:
-            return status_of(db, "local")["sync_status"] == "COMPLETED"
+            return bool(status_of(db, "local")["sync_status"] == "COMPLETED")
 
         await wait_for(taken_over, timeout=5)
         took = loop.time() - began
@@ -254,7 +254,7 @@ def test_replicas_with_other_configs_delete_nothing_until_they_agree(
         newer = SyncService(pool, new, on_mismatch=seen.append)
         await newer.reconcile()
         assert seen == [True]
-        assert sorted(r[0] for r in db.query("SELECT name FROM source")) == ["keep", "old"]
+        assert sorted(str(r[0]) for r in db.query("SELECT name FROM source")) == ["keep", "old"]
         again = SyncService(pool, both, on_mismatch=seen.append)  # same config as older
         await again.reconcile()
         assert seen == [True, True]  # newer still differs
