@@ -445,6 +445,18 @@ def test_wait_for_db_retries_until_the_server_answers(
     assert "or wait longer with --wait-for-db SECONDS" in bounded.stderr
 
 
+def test_a_server_starting_up_is_worth_waiting_for_and_a_wrong_password_is_not() -> None:
+    from thv_registry.config import ConnectionParams
+    from thv_registry.db.connect import WAITABLE, _explain
+
+    params = ConnectionParams("db", 5432, "app", "registry", "disable")
+    starting = _explain(params, "FATAL: the database system is starting up")
+    assert starting[2] == "starting" and starting[2] in WAITABLE
+    assert "is starting up" in starting[0]
+    refused = _explain(params, 'FATAL: password authentication failed for user "app"')
+    assert refused[2] == "auth_failed" and refused[2] not in WAITABLE
+
+
 def test_connect_timeout_bounds_a_silent_server(
     database: TestDatabase, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:

@@ -63,5 +63,5 @@ def record_baseline(
                 (version, migration.name, HistoryDirection.BASELINE, None, version)
             )
         store.set_version(version, dirty=False)
-    log.info("baselined version %d in %s: no migration ran", version, store.table)
+    log.debug("baselined version %d in %s: no migration ran", version, store.table)
     return ForceResult(current, version, 0)
