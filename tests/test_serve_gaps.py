@@ -235,3 +235,20 @@ def test_a_built_wheel_carries_the_stamp_and_reads_it(tmp_path: Path) -> None:
     ).stdout.splitlines()  # fmt: skip
     assert read[0].startswith(str(tmp_path / "site")), read
     assert read[1] == f"{stamp['commit']} {stamp['build_date']}"
+
+
+def test_pool_sizing_follows_the_go_keys() -> None:
+    """maxOpenConns: the most connections; maxIdleConns: kept open while idle (at most the
+    maximum); connMaxLifetime: a connection's life; 0 or unset: the defaults."""
+    import os
+    from datetime import timedelta
+
+    from thv_registry.db.pool import PoolSizing
+
+    sized = PoolSizing.from_settings(8, 3, timedelta(minutes=5))
+    assert (sized.max_size, sized.min_size, sized.max_lifetime_s) == (8, 3, 300.0)
+    assert PoolSizing.from_settings(2, 10, None).min_size == 2
+    default = PoolSizing.from_settings(None, None, None)
+    assert default.max_size == max(4, os.cpu_count() or 1) and default.min_size == 1
+    assert default.max_lifetime_s == 3600.0
+    assert PoolSizing.from_settings(0, 0, timedelta(0)) == default
