@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -273,3 +275,60 @@ def test_a_replica_killed_while_writing_loses_its_lease_and_another_completes(
         walk = httpx.get(f"{survivor.base}{LIST}", params={"limit": "100"}, timeout=10)
         assert {s["server"]["description"] for s in walk.json()["servers"]} == {"new"}
     print(json.dumps({"takeover_and_rewrite_s": round(took, 2)}))
+
+
+def _gauge(proc: ServeProcess) -> float | None:
+    text = httpx.get(f"{proc.internal}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("registry_config_mismatch "):
+            return float(line.split()[1])
+    return None
+
+
+def test_replicas_with_different_configs_are_loud_not_destructive(
+    database: TestDatabase, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    one = write_registry(tmp_path / "one.json", [server_json("io.github.one/s", "1.0.0")])
+    two = write_registry(tmp_path / "two.json", [server_json("io.github.two/s", "1.0.0")])
+    both = {"one": (one, "1m"), "two": (two, "1m")}
+    old = replica_config(tmp_path / "old.yaml", database, both, syncPollInterval="500ms")
+    new = replica_config(
+        tmp_path / "new.yaml", database, {"one": (one, "1m")}, syncPollInterval="500ms"
+    )
+    env = make_env(tmp_path)
+    with ExitStack() as stack:
+        first = ServeProcess(old, env, tmp_path)
+        stack.callback(first.stop)
+        first.wait_ready()
+        first.wait_synced()
+        second = ServeProcess(new, env, tmp_path)
+        stack.callback(second.stop)
+        second.wait_ready()
+        for proc in (first, second):
+
+            def flagged(p: ServeProcess = proc) -> bool:
+                return _gauge(p) == 1.0
+
+            wait_until(flagged, 10, "the mismatch gauge at 1")
+            ready = proc.readiness()
+            assert ready is not None and ready.status_code == 200  # serving still works
+        time.sleep(1.2)  # a few more polls
+        warned = second.stderr.count("configuration mismatch: replicas ")
+        assert warned >= 3, second.stderr  # at start-up and on every poll
+        assert "must share one configuration" in first.stderr
+        assert database.query("SELECT count(*) FROM source WHERE name = 'two'") == [(1,)]
+        listed = subprocess.run(
+            [sys.executable, "-m", "thv_registry", "sources", "--config", str(new)],
+            env=cli_env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert listed.returncode == 0 and "Config mismatch: " in listed.stdout, listed.stderr
+        first.stop()  # the old config's replica leaves: now every replica agrees
+        assert first.proc.returncode == 0
+        wait_until(lambda: _gauge(second) == 0.0, 10, "the mismatch gauge back at 0")
+        wait_until(
+            lambda: database.query("SELECT count(*) FROM source WHERE name = 'two'") == [(0,)],
+            10,
+            "the source only the old config named removed",
+        )
+        names = httpx.get(f"{second.base}{LIST}", timeout=5).json()["servers"]
+        assert [s["server"]["name"] for s in names] == ["io.github.one/s"]
