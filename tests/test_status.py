@@ -13,6 +13,7 @@ from conftest import THREE_TABLES, write_migrations
 from thv_registry.cli.hints import describe
 from thv_registry.errors import ExitCode
 from thv_registry.migrations.engine.model import (
+    HistoryDirection,
     HistoryEntry,
     Migration,
     MigrationFile,
@@ -39,7 +40,8 @@ def mig(version: int) -> Migration:
 def hist(version: int, direction: str, resulting: int | None, checksum: str | None = None,
          *, finished: bool = True) -> HistoryEntry:  # fmt: skip
     return HistoryEntry(
-        version, f"m{version}", direction, checksum, resulting, NOW, NOW if finished else None,
+        version, f"m{version}", HistoryDirection(direction), checksum, resulting, NOW,
+        NOW if finished else None,
         5.0, "app", "t",
     )  # fmt: skip
 
