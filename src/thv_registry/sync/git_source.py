@@ -125,21 +125,21 @@ class _Git:
     def failed(self, reason: str) -> FetchFailed:
         return FetchFailed(self.source, self.origin, reason)
 
-    async def run(self, *args: str, what: str) -> bytes:
+    async def run(self, *args: str, what: str, input: bytes | None = None) -> bytes:
         argv = ["git", "-c", "credential.helper=", "-c", "core.askPass=", *args]
         seconds = self.spec.timeout.total_seconds()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except FileNotFoundError:
             raise self.failed("the git program is not installed (not found on PATH)") from None
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), seconds)
+            out, err = await asyncio.wait_for(proc.communicate(input), seconds)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -192,14 +192,16 @@ async def fetch(source: str, spec: GitSpec, cache: Path | None = None) -> Fetche
     commit = commit.strip()
     path = (spec.path or "").strip("/")
     where = f"{commit[:12]} ({shown})"
-    try:
-        size = int(await git.run("cat-file", "-s", f"{commit}:{path}", what="size"))
-    except FetchFailed:
-        raise git.failed(f"no file {path!r} in {where}") from None
-    kind = (await git.run("cat-file", "-t", f"{commit}:{path}", what="type")).decode().strip()
+    found = await git.run(
+        "cat-file", "--batch-check", what="finding the file", input=f"{commit}:{path}\n".encode()
+    )  # one line: "<object> <type> <size>", or "<name> missing"
+    fields = found.decode(errors="replace").split()
+    if len(fields) != 3 or fields[-1] == "missing" or not fields[2].isdigit():
+        raise git.failed(f"no file {path!r} in {where}")
+    blob, kind, size = fields[0], fields[1], int(fields[2])
     if kind != "blob":
         raise git.failed(f"{path!r} in {where} is a {kind}, not a file")
     if size > MAX_BYTES:
         raise git.failed(f"{path!r} in {where} is larger than the {MAX_BYTES}-byte limit")
-    data = await git.run("cat-file", "blob", f"{commit}:{path}", what=f"reading {path!r}")
+    data = await git.run("cat-file", "blob", blob, what=f"reading {path!r}")
     return Fetched(data, hashlib.sha256(data).hexdigest(), f"{git.origin} {path} at {where}")
