@@ -49,7 +49,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api_fixtures import Seeded, make_env
-from serving import SCHEMA, ServeProcess, running, serve_config, write_registry
+from serving import SCHEMA, ServeProcess, running, serve_config, skill_json, write_registry
 from waiting import wait_until
 
 CHECKS = [
@@ -165,15 +165,47 @@ def seed_servers() -> list[dict[str, Any]]:
 DELETED = {("io.example/deleted-one", "1.1.0"), ("io.example/gone", "1.0.0")}
 
 
+def seed_skills() -> list[dict[str, Any]]:
+    """The sample's skills and hand-made ones: statuses, OCI and git packages, odd versions."""
+    sample = json.loads(files("thv_registry.sample").joinpath("registry.json").read_text())
+    oci = {
+        "registryType": "oci",
+        "identifier": "ghcr.io/example/skills/lint:1.0.0",
+        "digest": "sha256:" + "a" * 64,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    }
+    git = {
+        "registryType": "git",
+        "url": "https://github.com/example/skills.git",
+        "ref": "v1",
+        "commit": "b" * 40,
+        "subfolder": "lint",
+    }
+    extra = {"license": "MIT", "compatibility": "claude>=1", "allowedTools": ["Read", "Bash"],
+             "metadata": {"author": "example"}, "repository": {"url": "https://github.com/x/y",
+             "type": "git"}, "icons": [{"src": "https://example.com/s.png", "size": "48x48"}],
+             "_meta": {"dev.toolhive": {"tier": "community"}}}  # fmt: skip
+    made = [
+        {**skill_json("io.example", "lint", version, status), "packages": [oci, git], **extra}
+        for version, status in (("1.0.0", "active"), ("1.1.0-rc.1", "active"),
+                                ("0.9.0", "deprecated"), ("2024.05", "active"))
+    ]  # fmt: skip
+    return [*sample["data"].get("skills", []), *made, skill_json("io.example", "old", "1.0.0",
+                                                                  "deprecated")]  # fmt: skip
+
+
 # --- the server -------------------------------------------------------------------------------
 
 
 class Target:
     """The running server and the seeded values the generated cases borrow."""
 
-    def __init__(self, process: ServeProcess, servers: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, process: ServeProcess, servers: list[dict[str, Any]], skills: list[dict[str, Any]]
+    ) -> None:
         self.process = process
         self.servers = servers
+        self.skills = skills
         self.base_url = f"{process.base}/registry/default"
         names = sorted({s["name"] for s in servers})
         self.pairs = sorted({(s["name"], s["version"]) for s in servers}) + [
@@ -202,7 +234,8 @@ def target(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     seeded = Seeded(pg_server)
     try:
         servers = seed_servers()
-        registry = write_registry(tmp / "registry.json", servers)
+        skills = seed_skills()
+        registry = write_registry(tmp / "registry.json", servers, skills)
         config = serve_config(tmp / "config.yaml", seeded.conn, registry)
         doc = yaml.safe_load(config.read_text())
         doc["sources"][0]["syncPolicy"]["interval"] = "1s"  # the re-sync below comes soon
@@ -210,9 +243,9 @@ def target(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         config.write_text(yaml.safe_dump(doc, sort_keys=False))
         with running(config, make_env(tmp), tmp) as process:
             kept = [s for s in servers if (s["name"], s["version"]) not in DELETED]
-            write_registry(registry, kept)
+            write_registry(registry, kept, skills)
             _wait_deleted(process)
-            yield Target(process, servers)
+            yield Target(process, servers, skills)
     finally:
         seeded.drop()
 
@@ -269,22 +302,24 @@ def _cases(path: str, target: Target) -> st.SearchStrategy[Any]:
     return st.one_of(borrowed, borrowed, positive, negative)
 
 
-def _run(path: str, target: Target, session: Any) -> dict[int, int]:
-    """Run EXAMPLES[path] generated cases of one operation; the count of each status seen."""
+def _run(
+    cases: st.SearchStrategy[Any], examples: int, base_url: str, session: Any
+) -> dict[int, int]:
+    """Run ``examples`` generated cases against ``base_url``; the count of each status seen."""
     seen: dict[int, int] = {}
 
     @settings(
-        max_examples=EXAMPLES[path],
+        max_examples=examples,
         deadline=None,
         derandomize=True,  # the same cases on every run (CI stability)
         database=None,
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )
-    @given(case=_cases(path, target))
+    @given(case=cases)
     def run(case: Any) -> None:
         response = case.call_and_validate(
-            base_url=target.base_url, session=session, checks=CHECKS, timeout=10
+            base_url=base_url, session=session, checks=CHECKS, timeout=10
         )
         seen[response.status_code] = seen.get(response.status_code, 0) + 1
 
@@ -298,7 +333,10 @@ def test_official_get_operations_conform_on_a_seeded_registry(target: Target) ->
 
     started = time.monotonic()
     with requests.Session() as session:
-        counts = {path: _run(path, target, session) for path in EXAMPLES}
+        counts = {
+            path: _run(_cases(path, target), examples, target.base_url, session)
+            for path, examples in EXAMPLES.items()
+        }
     total = sum(sum(c.values()) for c in counts.values())
     summary = f"{total} cases in {time.monotonic() - started:.1f} s: {counts}"
     print(summary)
@@ -307,6 +345,54 @@ def test_official_get_operations_conform_on_a_seeded_registry(target: Target) ->
         assert seen.get(200, 0) >= 50, (path, summary)  # the seeded data is really exercised
         assert set(seen) <= {200, 400, 404}, (path, summary)
     assert counts["/v0.1/servers"].get(404, 0) == 0, summary
+
+
+SKILLS = "/registry/{registryName}/v0.1/x/dev.toolhive/skills"
+#: cases per skills operation of our own /openapi.json (the ToolHive extension)
+SKILL_EXAMPLES = {
+    SKILLS: 150,
+    SKILLS + "/{namespace}/{name}": 60,
+    SKILLS + "/{namespace}/{name}/versions": 60,
+    SKILLS + "/{namespace}/{name}/versions/{version}": 80,
+}
+
+
+def _skill_cases(schema: Any, path: str, target: Target) -> st.SearchStrategy[Any]:
+    """Like :func:`_cases`, over the served document: the registry ``default``, a seeded skill
+    and one of its versions (or ``latest``), and real statuses, half the time."""
+    from schemathesis import GenerationMode
+
+    operation = schema[path]["GET"]
+    ids = sorted({(s["namespace"], s["name"], s["version"]) for s in target.skills})
+    ids += sorted({(n, m, "latest") for n, m, _ in ids})
+
+    def borrow(drawn: tuple[Any, tuple[str, str, str]]) -> Any:
+        case, (namespace, name, version) = drawn
+        given = {"registryName": "default", "namespace": namespace, "name": name,
+                 "version": version}  # fmt: skip
+        for key in case.path_parameters:
+            case.path_parameters[key] = quote(given[key], safe="")
+        return case
+
+    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    borrowed = st.tuples(positive, st.sampled_from(ids)).map(borrow)
+    negative = operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    return st.one_of(borrowed, borrowed, positive, negative)
+
+
+def test_our_skills_extension_conforms_to_the_served_openapi(target: Target) -> None:
+    """The ToolHive extension against the document the server itself serves at /openapi.json."""
+    import requests
+
+    schema = schemathesis.openapi.from_url(f"{target.process.base}/openapi.json")
+    with requests.Session() as session:
+        counts = {
+            path: _run(_skill_cases(schema, path, target), n, target.process.base, session)
+            for path, n in SKILL_EXAMPLES.items()
+        }
+    for path, seen in counts.items():
+        assert seen.get(200, 0) >= 10, (path, counts)
+        assert set(seen) <= {200, 400, 404}, (path, counts)
 
 
 def test_every_seeded_version_round_trips_over_http(target: Target) -> None:
