@@ -16,6 +16,7 @@ import click
 
 from thv_registry.cli.context import AppContext, config_option, pass_app, wait_for_db_option
 from thv_registry.errors import ConfigError, UsageError
+from thv_registry.redact import mask_url
 
 if TYPE_CHECKING:
     import socket
@@ -179,6 +180,12 @@ def _describe_sources(settings: Settings) -> list[str]:
         where = ""
         if source.file is not None:
             where = f" {source.file.path or source.file.url or 'inline data'}"
+        elif source.git is not None:
+            g = source.git
+            ref = g.branch or g.tag or g.commit or "HEAD"
+            where = f" {mask_url(g.repository)} {g.path} at {ref}"
+        elif source.api is not None:
+            where = f" {mask_url(source.api.endpoint)}"
         lines.append(f"Source {source.name}: {source.kind}{where}.")
     for registry in settings.registries:
         lines.append(f"Registry {registry.name}: sources {', '.join(registry.sources)}.")
