@@ -132,6 +132,7 @@ def test_endpoint_may_name_the_version(db: TestDatabase, endpoint_tail: str) -> 
 FAULTS = [
     ("hang", {"timeout": timedelta(seconds=1)}, "page 2: no complete answer within 1 s"),
     ("500", {}, "page 2: HTTP 500 Internal Server Error"),
+    ("redirect", {}, "page 2: more than 5 redirects"),
     ("truncate", {}, "page 2: RemoteProtocolError"),
     (
         "oversize",

@@ -33,7 +33,7 @@ class Upstream:
     ``fault`` on page ``fault_page`` of every walk (1-based; never on the limit=1 check)."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
-    fault: str | None = None  #: "hang", "500", "truncate", "oversize", or None
+    fault: str | None = None  #: "hang", "500", "truncate", "oversize", "redirect", or None
     fault_page: int = 1
     requests: list[str] = field(default_factory=list)
     port: int = 0
@@ -72,6 +72,12 @@ def _handler(up: Upstream, stop: threading.Event) -> type[BaseHTTPRequestHandler
             page = start // limit + 1  # every walk meets the fault on the same page
             if limit == 1 or up.fault is None or page != up.fault_page:
                 return self._send(200, body)
+            if up.fault == "redirect":  # to itself, for ever
+                self.send_response(302)
+                self.send_header("Location", self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if up.fault == "hang":
                 stop.wait(30)
                 return

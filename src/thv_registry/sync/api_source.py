@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
+from thv_registry.redact import mask_url
 from thv_registry.sync.errors import FetchFailed, InvalidEntry, SyncError
 from thv_registry.sync.file_source import Fetched
 
@@ -177,7 +178,9 @@ async def fetch(
                 raise walker.failed(number, f"nextCursor {cursor[:40]!r} was already given")
             seen.add(cursor)
     document = b'{"data":{"servers":[' + b",".join(raws) + b"]}}"
-    shown = url if since is None else f"{url} (changes since {params['updated_since']})"
+    shown = mask_url(url)
+    if since is not None:
+        shown += f" (changes since {params['updated_since']})"
     return ApiFetched(
         data=document,
         sha256=digest.hexdigest(),
@@ -199,7 +202,7 @@ class _Walker:
 
     def failed(self, page: int, reason: str) -> FetchFailed:
         where = "the v0.1 check (limit=1)" if page == 0 else f"page {page}"
-        return FetchFailed(self.source, self.url, f"{where}: {reason}")
+        return FetchFailed(self.source, mask_url(self.url), f"{where}: {reason}")
 
     async def page(self, number: int, params: dict[str, str]) -> _Page:
         body = await self._get(number, params)
