@@ -59,11 +59,12 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-#: generated cases per operation (1,200 in all; about 20 s on the 2-core machine)
+#: generated cases per operation: 1,050 in all, 15 to 20 s on the 2-core machine when it is
+#: quiet (up to 45 s while other tests load it)
 EXAMPLES = {
-    "/v0.1/servers": 500,
-    "/v0.1/servers/{serverName}/versions": 300,
-    "/v0.1/servers/{serverName}/versions/{version}": 400,
+    "/v0.1/servers": 450,
+    "/v0.1/servers/{serverName}/versions": 250,
+    "/v0.1/servers/{serverName}/versions/{version}": 350,
 }
 MINIMUM_CASES = 1000
 API = "/registry/default/v0.1"
@@ -327,6 +328,7 @@ def _run(
     return seen
 
 
+@pytest.mark.timeout(300)  # the suite's 120 s is short for 1,050 requests on a loaded machine
 def test_official_get_operations_conform_on_a_seeded_registry(target: Target) -> None:
     """Zero server errors, zero schema violations, over at least 1,000 generated cases."""
     import requests
@@ -380,6 +382,7 @@ def _skill_cases(schema: Any, path: str, target: Target) -> st.SearchStrategy[An
     return st.one_of(borrowed, borrowed, positive, negative)
 
 
+@pytest.mark.timeout(300)
 def test_our_skills_extension_conforms_to_the_served_openapi(target: Target) -> None:
     """The ToolHive extension against the document the server itself serves at /openapi.json."""
     import requests
