@@ -242,8 +242,12 @@ def test_password_goes_to_the_environment_never_the_argv() -> None:
     assert (env["PGHOST"], env["PGPORT"], env["PGUSER"]) == ("db.example.com", "5433", "alice")
     assert (env["PGDATABASE"], env["PGSSLMODE"]) == ("reg", "require")
 
-    _, env = pg_dump_command(Path("pg_dump"), ConnectionParams("h", 1, "u", "d", "disable"), Path())
+    assert env["PGCONNECT_TIMEOUT"] == "10"  # database.connectTimeout's default
+
+    quick = ConnectionParams("h", 1, "u", "d", "disable", connect_timeout=3)
+    _, env = pg_dump_command(Path("pg_dump"), quick, Path())
     assert "PGPASSWORD" not in env  # unset: libpq may still read ~/.pgpass
+    assert env["PGCONNECT_TIMEOUT"] == "3"
 
 
 def test_restore_command_forms_carry_no_password() -> None:

@@ -259,7 +259,7 @@ def pg_dump_command(
         "PGDATABASE": params.dbname,
         "PGSSLMODE": params.sslmode,
         "PGAPPNAME": APPLICATION_NAME,
-        "PGCONNECT_TIMEOUT": "10",
+        "PGCONNECT_TIMEOUT": str(params.connect_timeout),
     }
     if params.password is not None:
         env["PGPASSWORD"] = params.password
