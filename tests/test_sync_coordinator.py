@@ -75,7 +75,9 @@ def test_an_unchanged_source_never_holds_back_another(db: TestDatabase, tmp_path
     for name in ("first", "second"):
         runs = attempts(db, name)
         assert [r[3] for r in runs][:1] == ["synced"] and 3 <= len(runs) <= 5, runs
-        assert {r[3] for r in runs[1:]} == {"unchanged"}
+        results = [r[3] for r in runs]
+        assert set(results[1:-1]) == {"unchanged"}  # the stop may interrupt the last one
+        assert results[-1] in ("unchanged", "interrupted"), results
         starts = [r[1] for r in runs]
         gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
         # once per interval: never early; late by a poll and a busy machine's delay at most

@@ -127,6 +127,12 @@ class Walker(threading.Thread):
         self.walks += 1
 
 
+def atomic_write(path: Path, servers: list[dict[str, Any]]) -> None:
+    """Replace a registry file at once: a sync never reads half of it."""
+    tmp = write_registry(path.with_suffix(".tmp"), servers)
+    os.replace(tmp, path)
+
+
 def attempts(database: TestDatabase) -> dict[str, list[tuple[Any, ...]]]:
     rows = database.query(
         "SELECT s.name, a.replica, a.started_at, a.ended_at, a.result FROM sync_attempt a"
@@ -160,7 +166,7 @@ def test_replicas_sync_each_due_source_once_per_interval_while_readers_walk(
             server_json(f"io.github.gen/s{i:02d}", "1.0.0", description=f"gen {gen}")
             for i in range(40)
         ]
-        write_registry(sources["gen"][0], servers)
+        atomic_write(sources["gen"][0], servers)
 
     with replicas(n, config, tmp_path) as procs:
         since = database.query("SELECT now()")[0][0]  # every replica is up from here
@@ -206,7 +212,7 @@ def _big(path: Path, words: str, n: int = 10_000) -> None:
     servers = [
         server_json(f"io.github.big/server-{i:05d}", "1.0.0", description=words) for i in range(n)
     ]
-    write_registry(path, servers)
+    atomic_write(path, servers)
 
 
 def _writing_holder(database: TestDatabase) -> str | None:
