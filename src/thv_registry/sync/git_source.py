@@ -188,6 +188,8 @@ async def fetch(source: str, spec: GitSpec, cache: Path | None = None) -> Fetche
         "fetch", "--quiet", "--depth", "1", "--no-tags", spec.repository, f"+{ref}:{_LOCAL_REF}",
         what=f"cannot fetch {shown}",
     )  # fmt: skip
+    # old commits are unreachable now: git's own thresholds decide when to repack and prune
+    await git.run("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", what="git gc --auto")
     commit = (await git.run("rev-parse", _LOCAL_REF, what="reading the fetched commit")).decode()
     commit = commit.strip()
     path = (spec.path or "").strip("/")
