@@ -333,3 +333,40 @@ def test_credentials_reach_git_but_no_argv_env_or_message(
     assert PASSWORD not in json.dumps([list(map(str, r)) for r in rows])
     configs = syncer.db.query("SELECT source_config::text FROM source")
     assert PASSWORD not in json.dumps([str(r[0]) for r in configs])
+
+
+def test_serve_syncs_a_git_source(database: TestDatabase, repo: Repo, tmp_path: Path) -> None:
+    """A real serve process whose only source is the bare repository; its cache goes under
+    THV_REGISTRY_CACHE_DIR."""
+    import httpx
+    import yaml
+
+    from api_fixtures import make_env
+    from serving import running, serve_config, write_registry
+
+    repo.commit(["1.0.0", "1.2.0"])
+    repo.push("main")
+    config = serve_config(
+        tmp_path / "c.yaml", _conn(database), write_registry(tmp_path / "unused.json", [])
+    )
+    doc = yaml.safe_load(config.read_text())
+    doc["sources"] = [
+        {
+            "name": "catalog",
+            "git": {"repository": repo.url, "branch": "main", "path": "registry/servers.json"},
+            "syncPolicy": {"interval": "1m"},
+        }
+    ]
+    doc["registries"] = [{"name": "default", "sources": ["catalog"]}]
+    config.write_text(yaml.safe_dump(doc))
+    env = make_env(tmp_path) | {"THV_REGISTRY_CACHE_DIR": str(tmp_path / "serve-cache")}
+    with running(config, env, tmp_path) as serve:
+        assert f"Source catalog: git {repo.url} registry/servers.json at main." in serve.stderr
+        page = httpx.get(f"{serve.base}/registry/default/v0.1/servers").json()
+    assert [s["server"]["version"] for s in page["servers"]] == ["1.2.0", "1.0.0"]
+    assert list((tmp_path / "serve-cache" / "git").glob("catalog-*"))
+
+
+def _conn(database: TestDatabase) -> dict[str, Any]:
+    s = database.server
+    return {"host": s.host, "port": s.port, "user": s.user, "database": database.name}
