@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from conftest import TestDatabase
@@ -100,3 +101,26 @@ def test_sources_with_a_config_error_exits_3(tmp_path: Path, cli_env: dict[str, 
     bad.write_text("database:\n  port: nope\n")
     done = sources(cli_env, bad)
     assert done.returncode == 3 and str(bad) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sources_without_config_reads_the_embedded_server(
+    pg_server: Any, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No --config: the embedded PostgreSQL, as serve and migrate use it (here the test
+    session's own embedded server, so nothing new is started)."""
+    from conftest import TEST_STATE_DIR
+
+    if pg_server.kind != "embedded":
+        pytest.skip("the test server is not the embedded one")
+    env = {**cli_env, "THV_REGISTRY_EMBEDDED_DIR": str(TEST_STATE_DIR / "pgdata")}
+    done = subprocess.run(
+        [sys.executable, "-m", "thv_registry", "sources"],
+        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "Using the embedded PostgreSQL" in done.stderr, done.stderr
+    if done.returncode == 8:  # its default database was never migrated
+        assert "has no sync status to show" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Sources in ")
