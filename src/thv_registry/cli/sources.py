@@ -17,6 +17,7 @@ import click
 from thv_registry.cli.context import (
     AppContext,
     config_option,
+    database_url_option,
     global_options,
     output_option,
     pass_app,
@@ -37,6 +38,7 @@ NEEDED_VERSION = 10
 
 @click.command("sources", short_help="List the sources and their sync status.")
 @config_option
+@database_url_option
 @wait_for_db_option
 @output_option
 @global_options
@@ -47,7 +49,8 @@ def sources_command(app: AppContext, output: str | None) -> None:
     holding its lease; then the live serve replicas, and a warning line when their
     configurations differ.
 
-    Without --config: the embedded PostgreSQL, as `serve` uses it.
+    Connects as the config's application user (`database.user`); --database-url names another
+    database. Without either: the embedded PostgreSQL, as `serve` uses it.
     """
     from thv_registry.db.connect import connect
     from thv_registry.sync.status import overview
@@ -65,9 +68,9 @@ def sources_command(app: AppContext, output: str | None) -> None:
 
 def _params(app: AppContext) -> ConnectionParams:
     settings = app.settings
-    if settings is not None and settings.database is not None:
+    if app.database_url is None and settings is not None and settings.database is not None:
         return settings.app_params()  # what serve reads and writes with
-    return app.migration_params()  # the embedded server, as serve without --config
+    return app.migration_params()  # --database-url, or the embedded server as serve uses it
 
 
 def _check_schema(conn: Any, params: ConnectionParams) -> None:
