@@ -209,3 +209,15 @@ def test_internal_listener_errors_are_json(api: Counted) -> None:
     wrong = httpx.post(process.internal + "/health", timeout=10)
     assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
     assert "POST" in wrong.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["utm=%00", "x=a%01b", "%00=1", "include_deleted=true&trace=%7F"])
+def test_a_nul_or_control_character_in_any_parameter_is_400(api: Counted, query: str) -> None:
+    """Also in a parameter the route does not read (a repeated one already was a 400)."""
+    for path in (f"{API}/servers", f"{API}/servers/{quote(SINGLE, safe='')}/versions/latest",
+                 f"{API}/x/dev.toolhive/skills"):  # fmt: skip
+        response = httpx.get(f"{api[0].base}{path}?{query}", timeout=10)
+        assert response.status_code == 400, (path, query, response.text)
+        assert "character" in response.json()["error"], response.text
+    unknown = httpx.get(f"{api[0].base}{API}/servers?utm_source=newsletter", timeout=10)
+    assert unknown.status_code == 200  # a parameter the route does not read is ignored

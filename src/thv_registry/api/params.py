@@ -136,6 +136,7 @@ def query(request: Request) -> Query:
     for name, value in pairs:
         if name in values:
             raise ApiError(400, f"query parameter {_shown(name)} is given more than once")
+        _check_text(f"query parameter {_shown(name)}", name + value, MAX_URL)  # NUL, controls
         values[name] = value
     return Query(values)
 
