@@ -252,3 +252,43 @@ def test_pool_sizing_follows_the_go_keys() -> None:
     assert default.max_size == max(4, os.cpu_count() or 1) and default.min_size == 1
     assert default.max_lifetime_s == 3600.0
     assert PoolSizing.from_settings(0, 0, timedelta(0)) == default
+
+
+def _runs(process: Any, result: str) -> float:
+    text = httpx.get(process.internal + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(f'registry_sync_runs_total{{result="{result}",source="local"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_serve_syncs_unchanged_changed_and_broken_files(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    """Through a running serve (1 s interval): an unchanged file moves no row; a broken one keeps
+    the old data served and counts the attempt; a changed one appears."""
+    registry = write_registry(tmp_path / "registry.json", seed_servers())
+    config = _config(database, tmp_path, registry, interval="1s")
+    with running(config, make_env(tmp_path), tmp_path) as process:
+        rows = "SELECT v.id, v.xmin::text, v.updated_at FROM entry_version v ORDER BY v.id"
+        before = database.query(rows)
+        wait_until(lambda: _runs(process, "unchanged") >= 2, 20, "two unchanged polls",
+                   alive=process.proc)  # fmt: skip
+        assert database.query(rows) == before  # nothing rewritten, no updated_at moved
+        served = httpx.get(process.base + LIST, timeout=5).json()
+
+        registry.write_text('{"version": "1.0.0", "data": {"servers": [{"name": 1}]}}')
+        wait_until(lambda: _runs(process, "failed") >= 2, 20, "two failed attempts",
+                   alive=process.proc)  # fmt: skip
+        (attempts,) = database.query("SELECT attempt_count, message FROM registry_sync")
+        assert int(str(attempts[0])) >= 2 and "data.servers[0]" in str(attempts[1]), attempts
+        assert httpx.get(process.base + LIST, timeout=5).json() == served  # old data served
+
+        write_registry(registry, [*seed_servers(), server_json("io.example/new", "1.0.0")])
+        wait_until(
+            lambda: httpx.get(f"{process.base}/registry/default/v0.1/servers/io.example%2Fnew"
+                              "/versions/latest", timeout=5).status_code == 200,
+            20, "the changed file's new server", alive=process.proc,
+        )  # fmt: skip
+        (status,) = database.query("SELECT sync_status, attempt_count FROM registry_sync")
+        assert status == ("COMPLETED", 0), status
