@@ -5,6 +5,7 @@ retries of serialization failures and deadlocks, and configuration mismatches be
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,86 @@ def test_replicas_with_one_config_reconcile_deletions_at_once(
     with_pool(db, body)
     assert seen == [False, False]
     assert db.query("SELECT name FROM source") == [("keep",)]
+
+
+def test_a_lease_lost_during_the_fetch_cancels_the_sync_and_records_nothing(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    """The fetch of a slow URL outlives this replica's hold on the lease (another replica has
+    it now): the renewal notices, the sync is abandoned (LOST), the status stays the thief's."""
+    import http.server
+    import threading
+
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+    body_bytes = path.read_bytes()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(3)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body_bytes)))
+            self.end_headers()
+            self.wfile.write(body_bytes)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/r.json"
+    conf = tuned(settings({"local": url}), sync_lease=timedelta(milliseconds=600))
+
+    async def body(pool: AsyncConnectionPool[Any]) -> tuple[Any, float]:
+        service = SyncService(pool, conf)
+        await service.reconcile()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        task = asyncio.create_task(service.sync_now("local"))
+        await asyncio.sleep(0.3)
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE registry_sync SET lease_holder = 'thief'")
+        outcome = await asyncio.wait_for(task, 5)
+        await service.close()
+        return outcome, loop.time() - began
+
+    try:
+        outcome, took = with_pool(db, body)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert outcome.result == "lost" and "lost to replica thief" in outcome.message
+    assert took < 1.5  # the renewal (every 0.2 s) noticed; the 3 s fetch was not awaited
+    st = status_of(db, "local")
+    assert (st["sync_status"], st["lease_holder"], st["attempt_count"]) == (
+        "IN_PROGRESS", "thief", 0,
+    )  # fmt: skip
+
+
+def test_a_shortened_interval_applies_at_once(db: TestDatabase, tmp_path: Path) -> None:
+    path = write_registry(tmp_path / "r.json", [server(A, "1.0.0")])
+    hourly = settings({"local": path}, interval=timedelta(hours=1))
+    often = settings(
+        {"local": path}, interval=timedelta(seconds=1), poll=timedelta(milliseconds=100)
+    )
+
+    async def body(pool: AsyncConnectionPool[Any]) -> None:
+        first = SyncService(pool, hourly)
+        await first.reconcile()
+        await first.sync_now("local")
+        await first.close()
+        second = SyncService(pool, often)
+        await second.reconcile()
+        stop = asyncio.Event()
+        task = asyncio.create_task(second.run(stop))
+
+        async def checked() -> bool:
+            return len(attempts(db, "local")) >= 3
+
+        await wait_for(checked, timeout=5)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    with_pool(db, body)
+    runs = attempts(db, "local")
+    assert [r[3] for r in runs][:2] == ["synced", "unchanged"]  # not an hour later
+    assert (runs[2][1] - runs[1][1]).total_seconds() < 2.0

@@ -13,8 +13,8 @@ ON CONFLICT (source_id) DO NOTHING;
 
 -- name: ClaimDueSource :one
 -- Claim the most overdue source among these names that no live lease holds: a source is due
--- when its due time has come (never attempted: at once) or when the lease of its attempt
--- expired (its replica died). Rows another replica is claiming are skipped, not waited for.
+-- when its due time has come (never attempted: at once), when the lease of its attempt expired
+-- (its replica died), or, when healthy, one interval (as configured now) after its last start. Rows another replica is claiming are skipped, not waited for.
 -- The claim takes the lease, counts the attempt and marks the phase; the caller commits at once.
 UPDATE registry_sync AS y SET
     sync_status = 'IN_PROGRESS',
@@ -32,7 +32,9 @@ WHERE y.source_id = (
         AND s.sync_schedule IS NOT NULL
         AND s.name = ANY(sqlc.arg('names')::text[])
         AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
-        AND (d.next_due_at IS NULL OR d.next_due_at <= now() OR d.lease_holder IS NOT NULL)
+        AND (d.next_due_at IS NULL OR d.next_due_at <= now() OR d.lease_holder IS NOT NULL
+             -- a healthy source whose interval the config shortened: due by the new one
+             OR (d.attempt_count = 0 AND d.started_at + s.sync_schedule <= now()))
     ORDER BY d.next_due_at NULLS FIRST, s.name
     LIMIT 1
     FOR UPDATE OF d SKIP LOCKED

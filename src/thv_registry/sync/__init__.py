@@ -133,7 +133,9 @@ class SyncService:
             return await claim_due(self.pool, names, self.holder, self._lease) if names else None
 
         async def sync_claimed(claimed: tuple[Lease, str]) -> None:
-            await self._run(self._sources[claimed[1]], claimed[0])
+            lease, name = claimed
+            async with self._locks[name]:
+                await self._run(self._sources[name], lease)
 
         try:
             await asyncio.gather(
@@ -156,45 +158,47 @@ class SyncService:
         if spec is None:
             raise UnknownSource(source)
         source_id = await self._source_id(source)
-        claimed = await claim(self.pool, source_id, self.holder, self._lease)
-        if claimed is None:
-            holder = await holder_of(self.pool, source_id)
-            return SyncOutcome(source, BUSY, 0.0, f"replica {holder or '(another)'} syncs it now")
-        return await self._run(spec, claimed)
+        async with self._locks[source]:  # a lease this replica holds now is a stale one
+            claimed = await claim(self.pool, source_id, self.holder, self._lease)
+            if claimed is None:
+                holder = await holder_of(self.pool, source_id)
+                message = f"replica {holder or '(another)'} syncs it now"
+                return SyncOutcome(source, BUSY, 0.0, message)
+            return await self._run(spec, claimed)
 
     async def _run(self, spec: SourceSpec, lease: Lease) -> SyncOutcome:
-        """Sync a claimed source, renewing its lease meanwhile; record how it ended."""
-        async with self._locks[spec.name]:
-            started = time.monotonic()
-            body = asyncio.create_task(self._sync(spec, lease, started))
-            lost: list[str | None] = []
+        """Sync a claimed source (its local lock held), renewing its lease meanwhile; record
+        how it ended."""
+        started = time.monotonic()
+        body = asyncio.create_task(self._sync(spec, lease, started))
+        lost: list[str | None] = []
 
-            def on_lost(holder: str | None) -> None:
-                lost.append(holder)
-                body.cancel()
+        def on_lost(holder: str | None) -> None:
+            lost.append(holder)
+            body.cancel()
 
-            try:
-                async with renewing(self.pool, lease, self._lease, on_lost):
-                    try:
-                        outcome = await body
-                    except asyncio.CancelledError:
-                        current = asyncio.current_task()
-                        if not lost or (current is not None and current.cancelling()):
-                            raise
-                        raise LeaseLost(spec.name, lost[0]) from None
-            except LeaseLost as e:
-                log.warning("sync of source %s abandoned: %s", spec.name, e.message)
-                outcome = SyncOutcome(spec.name, LOST, time.monotonic() - started, e.message)
-            except SyncError as e:
-                outcome = await self._failed(spec, lease, started, e.message)
-            except psycopg.Error as e:  # the database refused the write, or is away
-                primary = e.diag.message_primary if e.diag else None
-                message = f"database error: {primary or e}"
-                outcome = await self._failed(spec, lease, started, message)
-            except asyncio.CancelledError:  # serve stops: say so, briefly, then stop
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(self._interrupted(lease)), 2)
-                raise
+        try:
+            async with renewing(self.pool, lease, self._lease, on_lost):
+                try:
+                    outcome = await body
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if not lost or (current is not None and current.cancelling()):
+                        raise
+                    raise LeaseLost(spec.name, lost[0]) from None
+        except LeaseLost as e:
+            log.warning("sync of source %s abandoned: %s", spec.name, e.message)
+            outcome = SyncOutcome(spec.name, LOST, time.monotonic() - started, e.message)
+        except SyncError as e:
+            outcome = await self._failed(spec, lease, started, e.message)
+        except psycopg.Error as e:  # the database refused the write, or is away
+            primary = e.diag.message_primary if e.diag else None
+            message = f"database error: {primary or e}"
+            outcome = await self._failed(spec, lease, started, message)
+        except asyncio.CancelledError:  # serve stops: say so, briefly, then stop
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._interrupted(lease)), 2)
+            raise
         if self.on_sync is not None:
             self.on_sync(spec.name, outcome.result, outcome.seconds)
         return outcome
