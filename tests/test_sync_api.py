@@ -28,7 +28,7 @@ from thv_registry.config import (
     SyncPolicy,
 )
 from thv_registry.sync import SyncOutcome, SyncService
-from upstream_server import Upstream, response, running_upstream
+from upstream_server import OFFICIAL, Upstream, response, running_upstream
 
 
 @pytest.fixture
@@ -171,6 +171,7 @@ def test_an_invalid_entry_on_page_seven_names_page_position_and_entry(db: TestDa
         assert sync(db, conf)[0].result == "synced"
         up.items = items(700, "1.1.0")
         up.items[642]["server"]["packages"][0]["transport"] = {"type": "carrier-pigeon"}
+        up.items[610]["_meta"][OFFICIAL]["status"] = "deleted"  # left out, still counted
         failed = sync(db, conf)[0]
     assert failed.result == "failed"
     assert failed.message.startswith(f"{up.base}/v0.1/servers: page 7, servers[42] ({name(642)})")

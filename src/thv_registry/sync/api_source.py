@@ -80,6 +80,7 @@ class ApiFetched(Fetched):
     """The servers of every page as one upstream document, and where each page started."""
 
     pages: tuple[int, ...] = ()  #: index in data.servers[] of each page's first server
+    positions: tuple[int, ...] = ()  #: each server's position in its page's servers[]
     removed: frozenset[tuple[str, str]] | None = None  #: incremental: what upstream deleted
     started_at: datetime.datetime = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC)
@@ -94,7 +95,7 @@ class ApiFetched(Fetched):
         if error.kind != "servers" or not self.pages:
             return error
         page = bisect.bisect_right(self.pages, error.index)
-        return InvalidPageEntry(self.origin, page, error.index - self.pages[page - 1], error)
+        return InvalidPageEntry(self.origin, page, self.positions[error.index], error)
 
 
 class InvalidPageEntry(InvalidEntry):
@@ -143,6 +144,7 @@ async def fetch(
             params["updated_since"] = since.isoformat().replace("+00:00", "Z")
             params["include_deleted"] = "true"
         raws: list[bytes] = []
+        positions: list[int] = []
         starts: list[int] = []
         removed: set[tuple[str, str]] = set()
         digest = hashlib.sha256()
@@ -165,6 +167,7 @@ async def fetch(
                         removed.add((name, version))
                     continue
                 raws.append(item.server)
+                positions.append(position)
                 if len(raws) > spec.max_servers:
                     raise walker.failed(
                         number,
@@ -186,6 +189,7 @@ async def fetch(
         sha256=digest.hexdigest(),
         origin=shown,
         pages=tuple(starts),
+        positions=tuple(positions),
         removed=frozenset(removed) if since is not None else None,
         started_at=started,
     )
