@@ -45,6 +45,8 @@ from benchmarks.api_setup import (
     REGISTRY,
     Database,
     Serve,
+    backend_pids,
+    cpu_seconds,
     create_database,
     drop_database,
     ensure_wrk,
@@ -143,14 +145,28 @@ def full_walk(base: str, limit: int) -> tuple[float, int, int, bool]:
     return seconds, len(seen), pages, ok
 
 
-def throughput(tool: str, base: str, paths: Sequence[str], seconds: float) -> api_load.LoadResult:
-    """32 connections, closed loop: a short warm-up, then the measure."""
+def throughput(
+    tool: str,
+    base: str,
+    paths: Sequence[str],
+    seconds: float,
+    cpu: dict[str, Callable[[], float]] | None = None,
+) -> api_load.LoadResult:
+    """32 connections, closed loop: a short warm-up, then the measure; ``cpu``: CPU seconds
+    used so far by each watched process group, read around the measure."""
     warm = min(2.0, seconds / 2)
     if tool == "wrk":
         api_load.wrk(base, paths, connections=32, seconds=warm)
-        return api_load.wrk(base, paths, connections=32, seconds=seconds)
-    asyncio.run(api_load.closed_loop(base, paths, connections=32, seconds=warm))
-    return asyncio.run(api_load.closed_loop(base, paths, connections=32, seconds=seconds))
+    else:
+        asyncio.run(api_load.closed_loop(base, paths, connections=32, seconds=warm))
+    before = {k: f() for k, f in (cpu or {}).items()}
+    if tool == "wrk":
+        result = api_load.wrk(base, paths, connections=32, seconds=seconds)
+    else:
+        result = asyncio.run(api_load.closed_loop(base, paths, connections=32, seconds=seconds))
+    for k, f in (cpu or {}).items():
+        result.cpu_ms[k] = (f() - before[k]) * 1000 / max(result.requests, 1)
+    return result
 
 
 def latency(base: str, paths: Sequence[str], rate: float, seconds: float) -> api_load.LoadResult:
@@ -220,6 +236,7 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
 
     from benchmarks.api_floors import START
     from benchmarks.sync_bench import write_file
+    from thv_registry.db.pool import APPLICATION_NAME
     from thv_registry.registry import cursor as cursors
     from thv_registry.registry.cursor import ServerPosition
 
@@ -250,9 +267,13 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
             serve.rss.reset()
             walk_s, walked, walk_pages, walk_ok = full_walk(serve.base, 100)
             log(f"walk: {walked} versions in {walk_pages} pages, {walk_s:.2f} s, ok={walk_ok}")
-            ours_list = throughput(opts.tool, serve.base, list_p, opts.seconds)
+            cpu = {
+                "serve": lambda: cpu_seconds([serve.proc.pid]),
+                "PostgreSQL": lambda: cpu_seconds(backend_pids(conninfo, APPLICATION_NAME)),
+            }
+            ours_list = throughput(opts.tool, serve.base, list_p, opts.seconds, cpu)
             log(f"list: {ours_list.rps:.0f}/s ({ours_list.errors} errors)")
-            ours_get = throughput(opts.tool, serve.base, get_p, opts.seconds)
+            ours_get = throughput(opts.tool, serve.base, get_p, opts.seconds, cpu)
             log(f"get: {ours_get.rps:.0f}/s ({ours_get.errors} errors)")
             lat_list = latency(serve.base, list_p, opts.rate, opts.latency_seconds)
             lat_get = latency(serve.base, get_p, opts.rate, opts.latency_seconds)
@@ -335,14 +356,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                    args.pages, args.names, tool)  # fmt: skip
     db = find_database(args.url)
     started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="thv-api-bench-") as work:
             rows = run(db, opts, Path(work), lambda line: print(line, file=sys.stderr, flush=True))
     finally:
         db.stop()
+    load = f"{load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after it"
     setting = (
         f"Everything on this one machine ({os.cpu_count()} cores, shared by serve, PostgreSQL "
-        f"and the load generator), loopback only. Database: {db.which}, a fresh database. "
+        f"and the load generator; 1-minute load average {load}), loopback only. "
+        f"Database: {db.which}, a fresh database. "
         f"Load: {'wrk 4.1 (closed loop, 2 threads)' if tool == 'wrk' else 'a Python client'}"
         f" for throughput ({opts.seconds:g} s after a warm-up, {opts.pages} list pages and "
         f"{opts.names} servers taken in turn, no Accept-Encoding: no gzip); a Python open-loop "

@@ -42,6 +42,8 @@ class LoadResult:
     p99_ms: float | None = None
     max_ms: float | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    #: CPU milliseconds per request of the processes watched (e.g. ``serve``, ``PostgreSQL``)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:

@@ -34,6 +34,10 @@ class Row:
         combined = 1 / (1 / http + 1 / db)
         ratio = ours.rps / combined
         errors = f"{ours.errors} errors" if ours.errors else "0 errors"
+        if ours.cpu_ms:
+            errors += "; CPU per request: " + ", ".join(
+                f"{k} {v:.2f} ms" for k, v in ours.cpu_ms.items()
+            )
         return cls(
             measure,
             f"{ours.rps:,.0f} req/s",

@@ -19,8 +19,8 @@ from typing import Any
 
 from benchmarks import api_load
 
-__all__ = ["Database", "RssSampler", "Serve", "create_database", "drop_database",
-           "ensure_wrk", "find_database", "write_config", "REGISTRY"]  # fmt: skip
+__all__ = ["cpu_seconds", "backend_pids", "Database", "RssSampler", "Serve", "create_database",
+           "drop_database", "ensure_wrk", "find_database", "write_config", "REGISTRY"]  # fmt: skip
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REGISTRY = "default"
@@ -241,3 +241,28 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used (``/proc/PID/stat``)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(conninfo: str, application_name: str) -> list[int]:
+    """The PostgreSQL backends of one database opened by ``application_name``."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = %s",
+            (application_name,),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
