@@ -20,6 +20,8 @@ shared specs, and hand-made servers with pre-releases, non-semver versions, buil
 remotes with URL variables and headers, package arguments, and versions deleted by a re-sync.
 Half the generated path parameters are replaced by seeded names and versions, and some list
 requests by real cursors, so the 200 shapes are checked on every kind of entry, not only 404s.
+A quarter of the cases are negative (values the document calls invalid): each must get a 4xx
+(``negative_data_rejection``) besides passing the other checks.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -58,6 +61,7 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,  # what the document calls invalid gets a 4xx
 ]
 #: generated cases per operation: 1,050 in all, 15 to 20 s on the 2-core machine when it is
 #: quiet (up to 45 s while other tests load it)
