@@ -183,6 +183,7 @@ def test_replicas_sync_each_due_source_once_per_interval_while_readers_walk(
 
     history = attempts(database)
     holders: set[str] = set()
+    late: dict[str, float] = {}
     for name, every in intervals.items():
         runs = [
             r for r in history[name] if r[1] >= since and r[2] is not None and r[2] < stopped_at
@@ -198,7 +199,10 @@ def test_replicas_sync_each_due_source_once_per_interval_while_readers_walk(
         assert all(a[2] is not None and a[2] <= b[1] for a, b in zip(runs, runs[1:], strict=False))
         assert {r[3] for r in runs} <= {"synced", "unchanged"}, (name, runs)
         holders |= {r[0] for r in runs}
+        late[name] = round(max(gaps) - every, 3)
     assert len(holders) >= 2  # the work is shared
+    print(json.dumps({"replicas": n, "walks": walker.walks, "pages": walker.pages,
+                      "max_late_s": late, "replicas_that_synced": len(holders)}))  # fmt: skip
     assert "synced" in {r[3] for r in history["gen"] if r[1] >= since}
     # the last write of "gen" is served
     rows = database.query(
