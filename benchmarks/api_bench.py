@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -216,6 +216,14 @@ def db_floor(
     return done / elapsed
 
 
+T = TypeVar("T")
+
+
+def _median(values: list[T], key: Callable[[T], float]) -> T:
+    """The median element (the upper one of an even count)."""
+    return sorted(values, key=key)[len(values) // 2]
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -229,6 +237,7 @@ class Options:
     pages: int  #: distinct list pages cycled through
     names: int  #: distinct servers cycled through by get-latest
     tool: str
+    rounds: int = 3  #: throughput rounds, ours and the database floor taking turns
 
 
 def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) -> list[Row]:
@@ -271,10 +280,22 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
                 "serve": lambda: cpu_seconds([serve.proc.pid]),
                 "PostgreSQL": lambda: cpu_seconds(backend_pids(conninfo, APPLICATION_NAME)),
             }
-            ours_list = throughput(opts.tool, serve.base, list_p, opts.seconds, cpu)
-            log(f"list: {ours_list.rps:.0f}/s ({ours_list.errors} errors)")
-            ours_get = throughput(opts.tool, serve.base, get_p, opts.seconds, cpu)
-            log(f"get: {ours_get.rps:.0f}/s ({ours_get.errors} errors)")
+            positions = [START if c is None else cursors.decode(c, ServerPosition)
+                         for c in list_cursors]  # fmt: skip
+            # ours and the database floor take turns (serve idle meanwhile), so that the drift
+            # of a shared machine's load hits both alike; the median round of each is reported
+            ours: dict[str, list[api_load.LoadResult]] = {"list": [], "get": []}
+            floor: dict[str, list[float]] = {"list": [], "get": []}
+            for r in range(opts.rounds):
+                for kind, paths, items in (("list", list_p, positions), ("get", get_p, names)):
+                    ours[kind].append(throughput(opts.tool, serve.base, paths, opts.seconds, cpu))
+                    floor[kind].append(db_floor(conninfo, kind, items, 32, opts.seconds))
+                    last = ours[kind][-1]
+                    log(f"round {r + 1} {kind}: ours {last.rps:.0f}/s ({last.errors} errors), "
+                        f"DB floor {floor[kind][-1]:.0f}/s")  # fmt: skip
+            db_list4 = db_floor(conninfo, "list", positions, 4, opts.seconds)
+            ours_list, ours_get = (_median(ours[k], lambda x: x.rps) for k in ("list", "get"))
+            db_list, db_get = (_median(floor[k], float) for k in ("list", "get"))
             lat_list = latency(serve.base, list_p, opts.rate, opts.latency_seconds)
             lat_get = latency(serve.base, get_p, opts.rate, opts.latency_seconds)
             log(f"p99 at {opts.rate:g}/s: list {lat_list.p99_ms} ms, get {lat_get.p99_ms} ms")
@@ -285,13 +306,6 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
         http_list = http_floor(opts.tool, workdir, list_bodies, list_p, opts.seconds)
         http_get = http_floor(opts.tool, workdir, get_bodies, get_p, opts.seconds)
         log(f"HTTP floor: list {http_list.rps:.0f}/s, get {http_get.rps:.0f}/s")
-        positions = [START if c is None else cursors.decode(c, ServerPosition)
-                     for c in list_cursors]  # fmt: skip
-        db_list = db_floor(conninfo, "list", positions, 32, opts.seconds)
-        db_get = db_floor(conninfo, "get", names, 32, opts.seconds)
-        db_list4 = db_floor(conninfo, "list", positions, 4, opts.seconds)
-        log(f"DB floor (32 connections): list {db_list:.0f}/s, get {db_get:.0f}/s; "
-            f"list with 4: {db_list4:.0f}/s")  # fmt: skip
 
         # a restarted serve: its source is due at once, the same bytes: a no-change re-sync
         again = Serve(config, workdir, "again")
@@ -325,6 +339,11 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
         Row.ceiling("RSS of serve, syncing (peak: start-up + first sync)", syncing_mb, 300.0,
                     "MB", "VmHWM"),
     ]  # fmt: skip
+    for row, kind in ((rows[0], "list"), (rows[1], "get")):
+        row.note += (
+            "; rounds: ours " + ", ".join(f"{x.rps:,.0f}" for x in ours[kind])
+            + ", DB floor " + ", ".join(f"{x:,.0f}" for x in floor[kind])
+        )  # fmt: skip
     rows[0].note += f"; DB floor with 4 connections {db_list4:,.0f}/s"
     return rows
 
@@ -336,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="each throughput measure")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=500.0, help="requests/s of the p99 measure")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (median)")
     parser.add_argument("--pages", type=int, default=20, help="distinct list pages")
     parser.add_argument("--names", type=int, default=200, help="distinct servers for get")
     parser.add_argument("--url", help="a PostgreSQL server (admin database) to create one in")
@@ -348,12 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.servers, args.versions, args.seconds, args.latency_seconds = 40, 3, 0.5, 0.5
-        args.rate, args.pages, args.names = 100.0, 3, 10
+        args.rate, args.pages, args.names, args.rounds = 100.0, 3, 10, 1
     tool = ensure_wrk(args.install_wrk) if args.client == "auto" else args.client
     if tool == "wrk" and api_load.wrk_path() is None:
         parser.error("--client wrk: wrk is not installed (try --install-wrk)")
     opts = Options(args.servers, args.versions, args.seconds, args.latency_seconds, args.rate,
-                   args.pages, args.names, tool)  # fmt: skip
+                   args.pages, args.names, tool, args.rounds)  # fmt: skip
     db = find_database(args.url)
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[0]
@@ -368,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"and the load generator; 1-minute load average {load}), loopback only. "
         f"Database: {db.which}, a fresh database. "
         f"Load: {'wrk 4.1 (closed loop, 2 threads)' if tool == 'wrk' else 'a Python client'}"
-        f" for throughput ({opts.seconds:g} s after a warm-up, {opts.pages} list pages and "
+        f" for throughput ({opts.seconds:g} s after a warm-up, median of {opts.rounds} rounds, "
+        f"{opts.pages} list pages and "
         f"{opts.names} servers taken in turn, no Accept-Encoding: no gzip); a Python open-loop "
         f"generator for p99 ({opts.latency_seconds:g} s, latency from each request's scheduled "
         f"time). Python {platform.python_version()}; serve: one process, uvicorn with uvloop and "
