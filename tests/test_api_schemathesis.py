@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import time
 from collections.abc import Iterator
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -52,7 +50,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api_fixtures import Seeded, make_env
-from serving import SCHEMA, ServeProcess, running, serve_config, skill_json, write_registry
+from conformance_seed import DELETED, seed_servers, seed_skills
+from serving import ServeProcess, running, serve_config, write_registry
 from waiting import wait_until
 
 CHECKS = [
@@ -99,104 +98,6 @@ def official_get_operations() -> dict[str, Any]:
             paths[path] = {"get": get}
     doc["paths"] = paths
     return doc
-
-
-# --- the seeded registry ----------------------------------------------------------------------
-
-
-def _server(name: str, version: str, **extra: Any) -> dict[str, Any]:
-    return {"$schema": SCHEMA, "name": name, "description": f"{name} {version}", "version": version,
-            **extra}  # fmt: skip
-
-
-def handmade_servers() -> list[dict[str, Any]]:
-    """Entries that exercise every shape the document allows, and odd versions."""
-    icon = {"src": "https://example.com/icon.png", "mimeType": "image/png", "sizes": ["48x48"]}
-    rich = {
-        "title": "Rich — ünïcödé ✓",
-        "websiteUrl": "https://example.com/rich",
-        "repository": {"url": "https://github.com/example/rich", "source": "github",
-                       "id": "b94b5f7e-c7c6-d760-2c78-a5e9b8a5b8c9", "subfolder": "src/rich"},
-        "icons": [icon, {"src": "https://example.com/dark.svg", "mimeType": "image/svg+xml",
-                         "sizes": ["any"], "theme": "dark"}],
-        "packages": [
-            {"registryType": "npm", "registryBaseUrl": "https://registry.npmjs.org",
-             "identifier": "@example/rich", "version": "1.0.0", "runtimeHint": "npx",
-             "fileSha256": "fe333e598595000ae021bd27117db32ec69af6987f507ba7a63c90638ff633ce",
-             "transport": {"type": "stdio"},
-             "runtimeArguments": [{"type": "named", "name": "--yes", "isRepeated": False}],
-             "packageArguments": [
-                 {"type": "positional", "valueHint": "dir", "isRepeated": True},
-                 {"type": "named", "name": "--port", "value": "{port}", "format": "number",
-                  "variables": {"port": {"default": "8080", "choices": ["8080", "9090"]}}}],
-             "environmentVariables": [{"name": "TOKEN", "isSecret": True, "isRequired": True}]},
-            {"registryType": "oci", "identifier": "ghcr.io/example/rich:1.0.0",
-             "transport": {"type": "streamable-http", "url": "http://localhost:{port}/mcp",
-                           "headers": [{"name": "X-Key", "value": "{key}"}]}},
-        ],
-        "remotes": [
-            {"type": "streamable-http", "url": "https://{tenant}.example.com/mcp",
-             "headers": [{"name": "Authorization", "value": "Bearer {token}", "isSecret": True,
-                          "variables": {"token": {"isSecret": True}}}],
-             "variables": {"tenant": {"description": "Tenant", "isRequired": True}}},
-            {"type": "sse", "url": "https://example.com/sse"},
-        ],
-        "_meta": {"io.modelcontextprotocol.registry/publisher-provided": {
-            "tool": "publisher-cli", "buildInfo": {"commit": "abc123"}}},
-    }  # fmt: skip
-    return [
-        _server("io.example/rich", "1.0.0", **rich),
-        _server("io.example/rich", "1.1.0-beta.1", **rich),
-        _server("io.example/prerelease-only", "0.1.0-alpha.1"),
-        _server("io.example/prerelease-only", "0.1.0-beta.2"),
-        _server("io.example/calver", "2024.01"),
-        _server("io.example/calver", "v2-nightly"),
-        _server("io.example/calver", "1.0"),
-        _server("io.example/build-meta", "1.0.0+build.5", icons=[icon]),
-        _server("io.example/deleted-one", "1.0.0"),
-        _server("io.example/deleted-one", "1.1.0"),  # dropped by the re-sync: deleted
-        _server("io.example/gone", "1.0.0"),  # dropped: its only version is deleted
-        _server("io.example/long-text", "1.0.0", description="d" * 100, title="t" * 100),
-    ]
-
-
-def seed_servers() -> list[dict[str, Any]]:
-    sample = json.loads(files("thv_registry.sample").joinpath("registry.json").read_text())
-    upstream = Path(__file__).resolve().parents[2] / "shared" / "specs" / "upstream-registry.json"
-    shared = json.loads(upstream.read_text())["data"]["servers"] if upstream.exists() else []
-    return [*sample["data"]["servers"], *shared, *handmade_servers()]
-
-
-DELETED = {("io.example/deleted-one", "1.1.0"), ("io.example/gone", "1.0.0")}
-
-
-def seed_skills() -> list[dict[str, Any]]:
-    """The sample's skills and hand-made ones: statuses, OCI and git packages, odd versions."""
-    sample = json.loads(files("thv_registry.sample").joinpath("registry.json").read_text())
-    oci = {
-        "registryType": "oci",
-        "identifier": "ghcr.io/example/skills/lint:1.0.0",
-        "digest": "sha256:" + "a" * 64,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    }
-    git = {
-        "registryType": "git",
-        "url": "https://github.com/example/skills.git",
-        "ref": "v1",
-        "commit": "b" * 40,
-        "subfolder": "lint",
-    }
-    extra = {"license": "MIT", "compatibility": "claude>=1", "allowedTools": ["Read", "Bash"],
-             "metadata": {"author": "example"}, "repository": {"url": "https://github.com/x/y",
-             "type": "git"}, "icons": [{"src": "https://example.com/s.png", "size": "48x48"}],
-             "_meta": {"dev.toolhive": {"tier": "community"}}}  # fmt: skip
-    made = [
-        {**skill_json("io.example", "lint", version, status), "packages": [oci, git], **extra}
-        for version, status in (("1.0.0", "active"), ("1.1.0-rc.1", "active"),
-                                ("0.9.0", "deprecated"), ("2024.05", "active"))
-    ]  # fmt: skip
-    return [*sample["data"].get("skills", []), *made, skill_json("io.example", "old", "1.0.0",
-                                                                  "deprecated")]  # fmt: skip
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -462,64 +363,3 @@ def test_the_checks_fail_what_they_should(
     with pytest.raises(FailureGroup) as raised:
         case.validate_response(response, checks=CHECKS)
     assert failure in {type(f).__name__ for f in raised.value.exceptions}
-
-
-def _with_uri(field: str, value: str) -> dict[str, Any]:
-    """A server.json whose ``field`` (one the document declares ``format: uri``) is ``value``."""
-    doc = _server("io.example/uri", "1.0.0")
-    package = {"registryType": "npm", "identifier": "x", "transport": {"type": "stdio"}}
-    if field == "websiteUrl":
-        doc["websiteUrl"] = value
-    elif field == "$schema":
-        doc["$schema"] = value
-    elif field == "repository.url":
-        doc["repository"] = {"url": value, "source": "github"}
-    elif field == "packages[0].registryBaseUrl":
-        doc["packages"] = [{**package, "registryBaseUrl": value}]
-    else:
-        doc["icons"] = [{"src": value}]
-    return doc
-
-
-URI_FIELDS = ("websiteUrl", "$schema", "repository.url", "packages[0].registryBaseUrl",
-              "icons[0].src")  # fmt: skip
-URI_SAMPLES = ("https://example.com/a?b=c#d", "urn:isbn:0451450523", "mailto:a@example.com",
-               "https://[::1]:8080/", "not a uri", "ghcr.io/example/x", "https://e.com/a b",
-               "https://例え.jp/", "https://e.com/%zz", "https://e.com/{x}", "")  # fmt: skip
-
-
-def _parse(*servers: dict[str, Any]) -> Any:
-    from thv_registry.sync.upstream import parse
-
-    data = json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": list(servers)}})
-    return parse("local", "registry.json", data.encode())
-
-
-@pytest.mark.parametrize("field", URI_FIELDS)
-def test_the_sync_accepts_in_uri_fields_what_the_document_accepts(field: str) -> None:
-    """What the sync accepts is what the document's ``format: uri`` accepts, and the reverse
-    (it took any string, so a file could make the API answer outside the document)."""
-    import jsonschema_rs
-
-    from thv_registry.sync.errors import InvalidEntry
-
-    uri = jsonschema_rs.Draft202012Validator(
-        {"type": "string", "format": "uri"}, validate_formats=True
-    )
-    for value in URI_SAMPLES:
-        try:
-            _parse(_with_uri(field, value))
-            accepted = True
-        except InvalidEntry:
-            accepted = False
-        assert accepted == uri.is_valid(value), (field, value)
-
-
-def test_a_bad_uri_fails_the_sync_naming_entry_and_field() -> None:
-    from thv_registry.sync.errors import InvalidEntry
-
-    with pytest.raises(InvalidEntry) as raised:
-        _parse(_server("io.example/ok", "1.0.0"), _with_uri("repository.url", "github.com/x"))
-    error = raised.value
-    assert (error.index, error.name, error.field) == (1, "io.example/uri", "repository.url")
-    assert error.reason.startswith("expected an absolute URI such as https://"), error.reason
