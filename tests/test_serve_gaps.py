@@ -292,3 +292,27 @@ def test_serve_syncs_unchanged_changed_and_broken_files(
         )  # fmt: skip
         (status,) = database.query("SELECT sync_status, attempt_count FROM registry_sync")
         assert status == ("COMPLETED", 0), status
+
+
+def test_a_wheel_built_from_the_sdist_keeps_the_stamp(tmp_path: Path) -> None:
+    """The sdist carries the stamp (its tree has no git), so a wheel built from it keeps it."""
+    import json
+    import tarfile
+    import zipfile
+
+    build = [sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path)]
+    subprocess.run([*build, str(REPO_ROOT)], check=True, capture_output=True, timeout=180)
+    (sdist,) = tmp_path.glob("thv_registry-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (tree,) = (tmp_path / "unpacked").iterdir()
+    stamp = json.loads((tree / "src" / "thv_registry" / "_build.json").read_text())
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(tree)],
+        check=True, cwd=tmp_path, capture_output=True, timeout=180,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("thv_registry-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert json.loads(archive.read("thv_registry/_build.json")) == stamp
+        assert archive.namelist().count("thv_registry/_build.json") == 1
