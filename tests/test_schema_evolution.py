@@ -156,7 +156,35 @@ def fill_6(conn: Conn) -> None:
         )
 
 
-FILLS: dict[int, Callable[[Conn], None]] = {1: fill_1, 2: fill_2, 5: fill_5, 6: fill_6}
+def fill_10(conn: Conn) -> None:
+    """A status row without a phase ('hourly', never attempted), a lease, an attempt and a
+    replica heartbeat."""
+    if one(conn, "SELECT to_regclass('sync_replica') IS NULL"):
+        return  # filled before 000010 ran
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO registry_sync (source_id) SELECT id FROM source WHERE name = 'hourly'"
+            " ON CONFLICT (source_id) DO NOTHING"
+        )
+        conn.execute(
+            "UPDATE registry_sync SET lease_holder = 'host:1:abc', lease_expires_at = now(),"
+            " attempts_total = 3 WHERE sync_status IS NOT NULL"
+        )
+        conn.execute(
+            "INSERT INTO sync_attempt (source_id, replica, started_at, result)"
+            " SELECT source_id, 'host:1:abc', now(), 'synced' FROM registry_sync"
+            " WHERE sync_status IS NOT NULL"
+        )
+        conn.execute(
+            "INSERT INTO sync_replica (replica, config_fingerprint, sources, expires_at)"
+            " VALUES ('host:1:abc', repeat('a', 64), '{upstream-file}', now())"
+            " ON CONFLICT (replica) DO NOTHING"
+        )
+
+
+FILLS: dict[int, Callable[[Conn], None]] = {
+    1: fill_1, 2: fill_2, 5: fill_5, 6: fill_6, 10: fill_10,
+}  # fmt: skip
 
 
 def check_up(conn: Conn, version: int) -> None:
@@ -186,6 +214,11 @@ def check_up(conn: Conn, version: int) -> None:
             " WHERE indexrelid = 'registry_entry_claims_idx'::regclass",
         )
         assert valid is True
+    elif version == 10:  # existing status rows keep their phase, no lease, no attempts yet
+        rows = conn.execute(
+            "SELECT sync_status::text, lease_holder, next_due_at, attempts_total FROM registry_sync"
+        ).fetchall()
+        assert rows == [("COMPLETED", None, None, 0)]
     elif version == 9:  # every source syncs all its rows once more, filling the new columns
         assert conn.execute("SELECT last_sync_hash, message, version_count FROM registry_sync")
         assert one(conn, "SELECT count(*) FROM registry_sync WHERE last_sync_hash IS NOT NULL") == 0
@@ -193,6 +226,12 @@ def check_up(conn: Conn, version: int) -> None:
 
 def check_down(conn: Conn, version: int) -> None:
     """What the down of ``version`` did to the rows (the schema is compared separately)."""
+    if version == 10:  # the never-attempted row goes (the first attempt made rows before)
+        rows = conn.execute(
+            "SELECT s.name, y.sync_status::text FROM registry_sync y"
+            " JOIN source s ON s.id = y.source_id"
+        ).fetchall()
+        assert rows == [("upstream-file", "COMPLETED")]
     if version == 3:  # back to Go durations, which 000003's up reads again
         rows = conn.execute(
             "SELECT name, sync_schedule FROM source WHERE sync_schedule IS NOT NULL ORDER BY name"
