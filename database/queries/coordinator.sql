@@ -14,8 +14,9 @@ ON CONFLICT (source_id) DO NOTHING;
 -- name: ClaimDueSource :one
 -- Claim the most overdue source among these names that no live lease holds: a source is due
 -- when its due time has come (never attempted: at once), when the lease of its attempt expired
--- (its replica died), or, when healthy, one interval (as configured now) after its last start. Rows another replica is claiming are skipped, not waited for.
--- The claim takes the lease, counts the attempt and marks the phase; the caller commits at once.
+-- (its replica died), or, when healthy, one interval (as configured now) after its last start.
+-- Rows another replica is claiming are skipped, not waited for. The claim takes the lease,
+-- counts the attempt and marks the phase; the caller commits at once.
 UPDATE registry_sync AS y SET
     sync_status = 'IN_PROGRESS',
     started_at = now(),

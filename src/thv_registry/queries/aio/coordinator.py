@@ -81,8 +81,9 @@ async def claim_due_source(
 ) -> ClaimDueSourceRow | None:
     """Claim the most overdue source among these names that no live lease holds: a source is due
     when its due time has come (never attempted: at once), when the lease of its attempt expired
-    (its replica died), or, when healthy, one interval (as configured now) after its last start. Rows another replica is claiming are skipped, not waited for.
-    The claim takes the lease, counts the attempt and marks the phase; the caller commits at once.
+    (its replica died), or, when healthy, one interval (as configured now) after its last start.
+    Rows another replica is claiming are skipped, not waited for. The claim takes the lease,
+    counts the attempt and marks the phase; the caller commits at once.
     """
     async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
         await cur.execute(CLAIM_DUE_SOURCE, (holder, lease, names))
