@@ -117,12 +117,13 @@ def test_failed_step_rolls_back_to_previous_version(database: TestDatabase, tmp_
     assert "b" not in database.tables()
 
 
-def test_first_statement_error_is_located_and_a_file_without_statements_is_a_step(
-    database: TestDatabase, tmp_path: Path
-) -> None:
-    """A step's BEGIN travels with its first statement: the error position still maps right."""
+def test_first_statement_error_is_located(database: TestDatabase, tmp_path: Path) -> None:
+    """A step's BEGIN travels with its first statement: the error position still maps right.
+
+    (A file without statements is refused before anything runs: see test_cli_messages.py.)
+    """
     files = dict(THREE)
-    files["000002_b.up.sql"] = "-- nothing to do in this version\n"
+    files["000002_b.up.sql"] = "-- nothing to change in this version\nSELECT 1;\n"
     files["000003_c.up.sql"] = (
         "-- c ☕\n  SELECT id\n    FROM no_such_table;\nCREATE TABLE c (id int);\n"
     )
