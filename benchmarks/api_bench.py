@@ -33,14 +33,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import api_load
-from benchmarks.api_report import Row, record, render
+from benchmarks.api_report import Row, latency_note, median, record, render
 from benchmarks.api_setup import (
     REGISTRY,
     Database,
@@ -216,14 +216,6 @@ def db_floor(
     return done / elapsed
 
 
-T = TypeVar("T")
-
-
-def _median(values: list[T], key: Callable[[T], float]) -> T:
-    """The median element (the upper one of an even count)."""
-    return sorted(values, key=key)[len(values) // 2]
-
-
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -294,8 +286,8 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
                     log(f"round {r + 1} {kind}: ours {last.rps:.0f}/s ({last.errors} errors), "
                         f"DB floor {floor[kind][-1]:.0f}/s")  # fmt: skip
             db_list4 = db_floor(conninfo, "list", positions, 4, opts.seconds)
-            ours_list, ours_get = (_median(ours[k], lambda x: x.rps) for k in ("list", "get"))
-            db_list, db_get = (_median(floor[k], float) for k in ("list", "get"))
+            ours_list, ours_get = (median(ours[k], lambda x: x.rps) for k in ("list", "get"))
+            db_list, db_get = (median(floor[k], float) for k in ("list", "get"))
             lat_list = latency(serve.base, list_p, opts.rate, opts.latency_seconds)
             lat_get = latency(serve.base, get_p, opts.rate, opts.latency_seconds)
             log(f"p99 at {opts.rate:g}/s: list {lat_list.p99_ms} ms, get {lat_get.p99_ms} ms")
@@ -323,11 +315,9 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
         Row.throughput("list `limit=30`, 32 connections", ours_list, http_list.rps, db_list),
         Row.throughput("get latest, 32 connections", ours_get, http_get.rps, db_get),
         Row.ceiling(f"list p99 at a steady {opts.rate:g}/s", lat_list.p99_ms, 25.0, "ms",
-                    f"p50 {lat_list.p50_ms:.1f} ms, max {lat_list.max_ms:.1f} ms, "
-                    f"{lat_list.errors} errors"),
+                    latency_note(lat_list)),
         Row.ceiling(f"get latest p99 at a steady {opts.rate:g}/s", lat_get.p99_ms, 10.0, "ms",
-                    f"p50 {lat_get.p50_ms:.1f} ms, max {lat_get.max_ms:.1f} ms, "
-                    f"{lat_get.errors} errors"),
+                    latency_note(lat_get)),
         Row.ceiling(f"full walk of {total:,} versions at `limit=100`", walk_s, 10.0, "s",
                     f"{walk_pages} pages, {walked:,} versions, "
                     f"{'each once, in order' if walk_ok and walked == total else 'WRONG'}"),

@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: the open loop stops when this many seconds of requests are unanswered (bounded run time)
+OVERLOAD_BACKLOG_S = 2.0
+
 __all__ = ["LoadResult", "closed_loop", "open_loop", "percentile", "wrk", "wrk_path"]
 
 
@@ -42,6 +45,8 @@ class LoadResult:
     p99_ms: float | None = None
     max_ms: float | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    #: open loop: stopped early, the server being seconds behind (latencies are lower bounds)
+    overloaded: bool = False
     #: CPU milliseconds per request of the processes watched (e.g. ``serve``, ``PostgreSQL``)
     cpu_ms: dict[str, float] = field(default_factory=dict)
 
@@ -233,22 +238,31 @@ async def open_loop(
         idle.put_nowait(conn)
 
     count = int(rate * seconds)
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: dict[asyncio.Task[None], float] = {}  # unanswered requests and their scheduled time
     start = loop.time() + 0.05
+    overloaded = False
     for i in range(count):
         scheduled = start + i / rate
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        if len(tasks) > max(50.0, rate * OVERLOAD_BACKLOG_S):
+            overloaded = True  # the server is behind by seconds: stop, the bound is known
+            break
         task = asyncio.create_task(one(paths[i % len(paths)], scheduled))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        tasks[task] = scheduled
+        task.add_done_callback(lambda t: tasks.pop(t, None))
     if tasks:
-        await asyncio.wait(tasks, timeout=30)
-    elapsed = loop.time() - start
+        await asyncio.wait(list(tasks), timeout=5 if overloaded else 30)
+    stopped = loop.time()
+    for task, scheduled in list(tasks.items()):  # still unanswered: at least this late
+        task.cancel()
+        latencies.append((stopped - scheduled) * 1000)
+    elapsed = stopped - start
     while not idle.empty():
         with contextlib.suppress(Exception):
             idle.get_nowait().close()
     result = LoadResult(f"python open loop, {rate:g}/s", len(latencies), elapsed, errors[0])
     result.latencies_ms = latencies
+    result.overloaded = overloaded
     return _summarise(result)

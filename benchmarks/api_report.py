@@ -7,12 +7,14 @@ the rest of the file (the migration benchmark's table) as it is.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Row", "render", "record", "BEGIN", "END"]
+from benchmarks.api_load import OVERLOAD_BACKLOG_S, LoadResult
+
+__all__ = ["Row", "latency_note", "median", "render", "record", "BEGIN", "END"]
 
 BEGIN = "<!-- api-bench: begin (benchmarks/api_bench.py replaces this section) -->"
 END = "<!-- api-bench: end -->"
@@ -104,3 +106,22 @@ def record(path: Path, section: str) -> None:
     else:
         text = (text.rstrip("\n") + "\n\n" if text else "") + block
     path.write_text(text)
+
+
+T = TypeVar("T")
+
+
+def latency_note(result: LoadResult) -> str:
+    note = f"p50 {result.p50_ms:.1f} ms, max {result.max_ms:.1f} ms, {result.errors} errors"
+    if result.overloaded:
+        note = (
+            f"OVERLOADED: stopped after {result.seconds:.1f} s with "
+            f"{OVERLOAD_BACKLOG_S:g} s of requests unanswered (the server answers "
+            f"fewer than the rate; figures are lower bounds); " + note
+        )
+    return note
+
+
+def median(values: list[T], key: Callable[[T], float]) -> T:
+    """The median element (the upper one of an even count)."""
+    return sorted(values, key=key)[len(values) // 2]
