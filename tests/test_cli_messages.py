@@ -51,7 +51,7 @@ def test_a_migration_left_as_created_is_refused_by_up_and_flagged_by_lint(
     for args in (("up", "--yes"), ("up",), ("up", "--dry-run")):  # before any prompt, too
         refused = migrate(*args)
         assert refused.returncode == ExitCode.SOURCE, refused.stderr
-        assert f"{up_file} has no SQL statement (only comments or blank lines)" in refused.stderr
+        assert f"{up_file} still holds only the template `create` wrote" in refused.stderr
         assert "nothing was run" in refused.stderr and "Traceback" not in refused.stderr
         assert database.tables() == set()  # not even the state tables
     lint = authoring(migrate, "lint", "--no-squawk")
@@ -65,8 +65,25 @@ def test_a_migration_left_as_created_is_refused_by_up_and_flagged_by_lint(
     # the down file is still the template: reverting it is refused as well, nothing reverted
     down = migrate("down", "-n", "1", "--yes", "--no-backup")
     assert down.returncode == ExitCode.SOURCE, down.stderr
-    assert "000004_add_d.down.sql has no SQL statement" in down.stderr
+    assert "000004_add_d.down.sql still holds only the template" in down.stderr
     assert version(database) == [(4, False)] and "d" in database.tables()
+
+
+def test_a_deliberately_empty_down_runs_as_a_no_op_step(
+    migrate: MigrateCli, database: TestDatabase
+) -> None:
+    """Comments without the template's mark (an enum value cannot be dropped) are a no-op step,
+    as golang-migrate runs an empty file; lint has nothing to say about such a down."""
+    (migrate.migrations / "000004_kind.up.sql").write_text("CREATE TYPE kind AS ENUM ('a');\n")
+    (migrate.migrations / "000004_kind.down.sql").write_text(
+        "-- The type stays: later versions may use it.\n"
+    )
+    assert migrate("up", "--yes").returncode == 0
+    down = migrate("down", "-n", "1", "--yes", "--no-backup")
+    assert down.returncode == 0, down.stderr
+    assert version(database) == [(3, False)]
+    lint = authoring(migrate, "lint", "--no-squawk")
+    assert "000004_kind.down.sql" not in lint.stdout
 
 
 # -- item 5: state-table privileges, before anything (and before the backup) ----------------------

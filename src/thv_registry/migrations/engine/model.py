@@ -13,6 +13,11 @@ from typing import Literal, Protocol
 #: the name this tool records as itself: the application_name of its sessions starts with it,
 #: and the history's tool_version is it with the version (data, not a command to run)
 TOOL_NAME = "thv-registry-api"
+#: The first-line marks of the files ``create`` writes: a file holding one of them and no
+#: statement is a template nobody filled in (refused by up and down, an error for lint). Any
+#: other file without statements is a deliberate no-op step (a down that cannot undo an enum
+#: value, say), run as golang-migrate runs an empty file.
+TEMPLATE_MARKS = ("(up): TODO: say what this migration changes", "(down): undo exactly what")
 
 
 class Readable(Protocol):

@@ -24,7 +24,7 @@ from thv_registry.errors import (
     StepRef,
 )
 from thv_registry.migrations.engine import sqlfile
-from thv_registry.migrations.engine.model import Step
+from thv_registry.migrations.engine.model import TEMPLATE_MARKS, Step
 from thv_registry.redact import mask_password_literals
 
 if TYPE_CHECKING:
@@ -66,22 +66,28 @@ class PreparedStep:
     checksum: str
 
 
+def is_unwritten_template(parsed: sqlfile.SqlFile, text: str) -> bool:
+    """True for a file without statements that still carries a mark of ``create``'s template."""
+    return not parsed.statements and any(mark in text for mark in TEMPLATE_MARKS)
+
+
 def prepare(step: Step) -> PreparedStep:
     """Read, decode and parse the step's file (raises ``SourceError`` with file:line:col).
 
-    A file without any statement (a template never filled in) is refused: it would move the
-    version silently.
+    A file still holding ``create``'s template and no statement is refused: it would move the
+    version without the change its author meant to write. Other files without statements run as
+    no-op steps, as golang-migrate runs them.
     """
     data = step.file.read_bytes()
     origin = step.file.origin
-    parsed = sqlfile.parse(sqlfile.decode(data, origin), origin)
-    if not parsed.statements:
+    text = sqlfile.decode(data, origin)
+    parsed = sqlfile.parse(text, origin)
+    if is_unwritten_template(parsed, text):
         raise SourceError(
-            [f"{origin} has no SQL statement (only comments or blank lines): running it would "
-             "move the version without changing anything"],
+            [f"{origin} still holds only the template `create` wrote (comments, no SQL "
+             "statement): running it would move the version without changing anything"],
             origin=origin,
-            hint="Write the migration's SQL in it (a new file holds only the template's "
-            "comments) and run again; nothing was run.",
+            hint="Write the migration's SQL in it and run again; nothing was run.",
         )  # fmt: skip
     return PreparedStep(step, parsed, hashlib.sha256(data).hexdigest())
 

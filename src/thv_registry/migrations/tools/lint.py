@@ -29,6 +29,7 @@ from thv_registry.errors import SourceError
 from thv_registry.migrations.engine import sqlfile
 from thv_registry.migrations.engine.model import MigrationFile
 from thv_registry.migrations.engine.source import FILE_NAME_PATTERN, Source
+from thv_registry.migrations.engine.steps import is_unwritten_template
 
 __all__ = ["Finding", "LintReport", "lint", "find_squawk", "SQUAWK_DOCS", "OFF_BY_DEFAULT"]
 
@@ -264,19 +265,30 @@ def _parse(file: MigrationFile, findings: list[Finding]) -> sqlfile.SqlFile | No
         )
         return None
     try:
-        parsed = sqlfile.parse(sqlfile.decode(data, file.origin), file.origin)
+        text = sqlfile.decode(data, file.origin)
+        parsed = sqlfile.parse(text, file.origin)
     except SourceError as exc:
         findings.extend(_located(p, file.origin, exc.hint) for p in exc.problems)
         return None
-    if not parsed.statements:
+    if is_unwritten_template(parsed, text):
         findings.append(
             Finding(
                 "error",
                 "empty-file",
-                "the file has no SQL statement (only comments or blank lines); up and down "
-                "refuse to run it, since it would move the version without changing anything",
+                "the file still holds only the template create wrote (no SQL statement); up and "
+                "down refuse to run it, since it would move the version without changing anything",
                 file.origin,
-                help="Write the migration's SQL (a new file holds only the template's comments).",
+                help="Write the migration's SQL in it.",
+            )
+        )
+    elif not parsed.statements and file.origin.endswith(".up.sql"):
+        findings.append(
+            Finding(
+                "warning",
+                "empty-file",
+                "the up file has no SQL statement: it moves the version without changing anything",
+                file.origin,
+                help="Write the migration's SQL, or say in a comment why this version is empty.",
             )
         )
     elif len(parsed.statements) > 1:
