@@ -215,7 +215,7 @@ class Serve:
             seen = runs
             if self.proc.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(0.02)  # often enough to see a first sync end before a quick re-sync
         raise RuntimeError(f"the sync did not finish:\n{self.err.read_text(errors='replace')}")
 
     def settle(self, synced_s: float, wait: float = 10) -> tuple[str, float] | None:
