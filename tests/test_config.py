@@ -214,7 +214,9 @@ def test_no_database_block(tmp_path: Path) -> None:
         settings.migration_params()
     assert str(tmp_path / "config.yaml") in str(info.value)
     assert "no database: block" in str(info.value) and info.value.reason == "no_database"
-    assert "run without --config to use the embedded PostgreSQL" in describe(info.value)
+    # an explicit --config never falls back to the embedded server (issue 11 item 1)
+    assert "Add a database: block" in describe(info.value)
+    assert "--database-url" in describe(info.value) and "embedded" not in describe(info.value)
 
 
 @pytest.mark.parametrize("value", ['""', "", "~"])
