@@ -45,9 +45,7 @@ def sync(db: TestDatabase, path: Path) -> Any:
     return with_pool(db, body)
 
 
-def test_first_sync_analyzes_and_a_small_change_does_not(
-    db: TestDatabase, tmp_path: Path
-) -> None:
+def test_first_sync_analyzes_and_a_small_change_does_not(db: TestDatabase, tmp_path: Path) -> None:
     names = [f"io.github.acme/s{i:03d}" for i in range(120)]
     path = tmp_path / "r.json"
     write_registry(path, [server(n, "1.0.0") for n in names])
