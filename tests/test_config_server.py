@@ -558,6 +558,15 @@ RULES = {  # every validation rule: the file, and the message fragment with key 
         "server.shutdownTimeout must be a duration such as 30s, 5m or 1h30m (text), not the "
         "number 30",
     ),
+    "server-response-cache-negative": (
+        "server:\n  responseCache: {maxBytes: -1}\n",
+        "line 2, column 19: server.responseCache.maxBytes must be 0 (no cache) or a positive "
+        "number of bytes, not -1",
+    ),
+    "server-response-cache-not-int": (
+        "server:\n  responseCache:\n    maxBytes: 64MiB\n",
+        "server.responseCache.maxBytes",
+    ),
     "server-duration-negative": (
         "server:\n  syncLease: -1m\n",
         "server.syncLease must be a duration greater than 0",
@@ -587,3 +596,12 @@ def test_problems_of_every_block_at_once(tmp_path: Path) -> None:
     assert "(2) line 4, column 1: auth has mode oauth but no oauth: block" in message
     assert "(3) line 5, column 43: database.port must be an integer from 1 to 65535" in message
     assert "(4) line 6, column 13: telemetry.enabled must be true or false" in message
+
+
+def test_response_cache_size(tmp_path: Path) -> None:
+    """``server.responseCache.maxBytes``: 64 MiB by default, 0 turns the cache off."""
+    assert _load(tmp_path, DB).server.response_cache.max_bytes == 64 * 1024 * 1024
+    off = _load(tmp_path, DB + "server:\n  responseCache: {maxBytes: 0}\n")
+    assert off.server.response_cache.max_bytes == 0
+    small = _load(tmp_path, DB + "server:\n  responseCache:\n    maxBytes: 1000000\n")
+    assert small.server.response_cache.max_bytes == 1_000_000

@@ -37,6 +37,7 @@ EXPECTED = [
     (8, "registry_entry_claims_idx"),
     (9, "sync_writer"),
     (10, "sync_leases"),
+    (11, "data_versions"),
 ]
 SOURCE = Source.embedded()
 LATEST = SOURCE.migrations[-1].version
@@ -219,6 +220,9 @@ def check_up(conn: Conn, version: int) -> None:
             "SELECT sync_status::text, lease_holder, next_due_at, attempts_total FROM registry_sync"
         ).fetchall()
         assert rows == [("COMPLETED", None, None, 0)]
+    elif version == 11:  # every source starts at data version 0; one catalog version row
+        assert conn.execute("SELECT DISTINCT data_version FROM source").fetchall() == [(0,)]
+        assert conn.execute("SELECT id, version FROM catalog_version").fetchall() == [(True, 0)]
     elif version == 9:  # every source syncs all its rows once more, filling the new columns
         assert conn.execute("SELECT last_sync_hash, message, version_count FROM registry_sync")
         assert one(conn, "SELECT count(*) FROM registry_sync WHERE last_sync_hash IS NOT NULL") == 0

@@ -65,13 +65,23 @@ def public_app(
     metrics: Metrics,
     *,
     cors_origins: Sequence[str] = (),
+    cache_bytes: int = 0,
 ) -> ASGIApp:
-    """The public listener: the consumer API, the ToolHive extensions, ``/openapi.json``."""
+    """The public listener: the consumer API, the ToolHive extensions, ``/openapi.json``.
+
+    ``cache_bytes``: the bound of the response cache of the API's reads (0: none).
+    """
+    from thv_registry.api.cache import ResponseCache
     from thv_registry.api.extensions import extension_routes
     from thv_registry.api.openapi import openapi_route
     from thv_registry.api.v01 import v01_routes
 
-    routes: list[BaseRoute] = [*v01_routes(store), *extension_routes(store), openapi_route()]
+    cache = ResponseCache(store, cache_bytes, metrics)
+    routes: list[BaseRoute] = [
+        *v01_routes(store, cache),
+        *extension_routes(store, cache),
+        openapi_route(),
+    ]
     return _wrap(routes, metrics, cors_origins)
 
 

@@ -15,9 +15,10 @@ from starlette.routing import Route
 
 from thv_registry.api import params
 from thv_registry.api.errors import ApiError
-from thv_registry.api.v01 import BASE, json_response
+from thv_registry.api.v01 import BASE
 
 if TYPE_CHECKING:
+    from thv_registry.api.cache import ResponseCache
     from thv_registry.registry.models import Status
     from thv_registry.registry.store import SkillQuery, Store
 
@@ -59,29 +60,43 @@ def _ids(request: Request) -> tuple[str, str, str]:
     return registry, namespace, name
 
 
-def extension_routes(store: Store) -> list[Route]:
-    """The skills routes over ``store``."""
+def extension_routes(store: Store, cache: ResponseCache) -> list[Route]:
+    """The skills routes over ``store``, their 200s through ``cache``."""
 
     async def list_skills(request: Request) -> Response:
         registry = params.registry_name(request)
         query = _skill_query(params.query(request))
-        return json_response(await store.list_skills(registry, query))
+        return await cache.respond(
+            registry, ("skills", query), lambda: store.list_skills(registry, query)
+        )
 
     async def get_latest(request: Request) -> Response:
         registry, namespace, name = _ids(request)
         params.query(request)  # a repeated or undecodable parameter is still a 400
-        return json_response(await store.get_skill(registry, namespace, name, "latest"))
+        return await cache.respond(
+            registry,
+            ("skill", namespace, name, "latest"),
+            lambda: store.get_skill(registry, namespace, name, "latest"),
+        )
 
     async def list_versions(request: Request) -> Response:
         registry, namespace, name = _ids(request)
         params.query(request)
-        return json_response(await store.list_skill_versions(registry, namespace, name))
+        return await cache.respond(
+            registry,
+            ("skill-versions", namespace, name),
+            lambda: store.list_skill_versions(registry, namespace, name),
+        )
 
     async def get_version(request: Request) -> Response:
         registry, namespace, name = _ids(request)
         version = params.version_segment(request)
         params.query(request)
-        return json_response(await store.get_skill(registry, namespace, name, version))
+        return await cache.respond(
+            registry,
+            ("skill", namespace, name, version),
+            lambda: store.get_skill(registry, namespace, name, version),
+        )
 
     one = f"{SKILLS}/{{namespace}}/{{name}}"
     return [

@@ -62,6 +62,22 @@ class Metrics:
             registry=self.registry,
         )
         self.config_mismatch.set(0)
+        self.cache = Counter(
+            "http_response_cache_total",
+            "Consumer API reads answered from the response cache (hit) or computed (miss).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.cache_bytes = Gauge(
+            "http_response_cache_bytes",
+            "Bytes the response cache holds (bodies and a fixed overhead per entry).",
+            registry=self.registry,
+        )
+        self.cache_entries = Gauge(
+            "http_response_cache_entries",
+            "Bodies the response cache holds.",
+            registry=self.registry,
+        )
         self._pool_stats: Callable[[], dict[str, int]] | None = None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -76,6 +92,14 @@ class Metrics:
     def on_config_mismatch(self, mismatch: bool) -> None:
         """The callback given to ``SyncService``: whether replicas' configurations differ."""
         self.config_mismatch.set(1 if mismatch else 0)
+
+    def on_cache(self, result: str) -> None:
+        """A read looked in the response cache: ``hit`` or ``miss``."""
+        self.cache.labels(result).inc()
+
+    def on_cache_size(self, size: int, entries: int) -> None:
+        self.cache_bytes.set(size)
+        self.cache_entries.set(entries)
 
     def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
         """Read the pool's sizes (``psycopg_pool``'s ``get_stats``) at each scrape."""

@@ -20,7 +20,7 @@ from thv_registry.api.errors import JSON_TYPE
 from thv_registry.api.metrics import Metrics
 from thv_registry.api.params import MAX_URL
 
-__all__ = ["RequestContext", "ETags"]
+__all__ = ["RequestContext", "ETags", "etag_of"]
 
 access_log = logging.getLogger("thv_registry.access")
 
@@ -117,11 +117,18 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def etag_of(body: bytes) -> str:
+    """The weak tag of a 200's uncompressed body."""
+    return 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
 class ETags:
     """A weak ``ETag`` on every 200 to GET/HEAD; ``If-None-Match`` (a list, or ``*``) -> 304.
 
     Responses are buffered (ours are small, complete JSON documents). Starlette hands HEAD
-    responses the GET's body too (uvicorn drops it), so a HEAD's tag is the GET's.
+    responses the GET's body too (uvicorn drops it), so a HEAD's tag is the GET's. A response
+    that carries its tag already (the response cache's, :func:`etag_of` of the same body) keeps
+    it: the body is not hashed again.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -151,10 +158,12 @@ class ETags:
 
     @staticmethod
     async def _finish(scope: Scope, start: Message, body: bytes, send: Send) -> None:
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        given = [v for k, v in start.get("headers", []) if k.lower() == b"etag"]
+        drop = (b"content-length", b"etag")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in drop]
         status = start["status"]
         if status == 200:
-            tag = 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+            tag = given[0].decode("latin-1") if given else etag_of(body)
             headers.append((b"etag", tag.encode()))
             wanted = _header(scope, b"if-none-match")
             if wanted is not None and _matches(wanted, tag):

@@ -125,7 +125,12 @@ async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) 
 
         store = Store(pool)
         apps = (
-            public_app(store, metrics, cors_origins=options.cors_origins),
+            public_app(
+                store,
+                metrics,
+                cors_origins=options.cors_origins,
+                cache_bytes=settings.server.response_cache.max_bytes,
+            ),
             internal_app(store_readiness(store, options.schema_version), metrics),
         )
         try:

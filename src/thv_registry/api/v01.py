@@ -19,6 +19,7 @@ from thv_registry.api import params
 from thv_registry.api.errors import JSON_TYPE
 
 if TYPE_CHECKING:
+    from thv_registry.api.cache import ResponseCache
     from thv_registry.registry.store import Store
 
 __all__ = ["v01_routes", "json_response", "BASE"]
@@ -38,8 +39,8 @@ def _include_deleted(query: params.Query, *, updated_since: object = None) -> bo
     return given if given is not None else updated_since is not None
 
 
-def v01_routes(store: Store) -> list[Route]:
-    """The consumer API's routes over ``store``."""
+def v01_routes(store: Store, cache: ResponseCache) -> list[Route]:
+    """The consumer API's routes over ``store``, their 200s through ``cache``."""
     from thv_registry.registry.store import ServerQuery
 
     async def list_servers(request: Request) -> Response:
@@ -54,14 +55,18 @@ def v01_routes(store: Store) -> list[Route]:
             version=query.version(),
             include_deleted=_include_deleted(query, updated_since=updated_since),
         )
-        return json_response(await store.list_servers(registry, server_query))
+        return await cache.respond(
+            registry, ("servers", server_query), lambda: store.list_servers(registry, server_query)
+        )
 
     async def list_versions(request: Request) -> Response:
         registry = params.registry_name(request)
         name = params.server_name(request)
         include_deleted = _include_deleted(params.query(request))
-        return json_response(
-            await store.list_versions(registry, name, include_deleted=include_deleted)
+        return await cache.respond(
+            registry,
+            ("versions", name, include_deleted),
+            lambda: store.list_versions(registry, name, include_deleted=include_deleted),
         )
 
     async def get_version(request: Request) -> Response:
@@ -69,7 +74,9 @@ def v01_routes(store: Store) -> list[Route]:
         name = params.server_name(request)
         version = params.version_segment(request)
         params.query(request).flag("include_deleted")  # accepted (a direct GET shows any status)
-        return json_response(await store.get_version(registry, name, version))
+        return await cache.respond(
+            registry, ("version", name, version), lambda: store.get_version(registry, name, version)
+        )
 
     return [
         Route(f"{BASE}/servers", list_servers, methods=["GET"]),

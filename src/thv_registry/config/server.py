@@ -27,6 +27,7 @@ __all__ = [
     "AuditSettings",
     "ServerSettings",
     "CorsSettings",
+    "ResponseCacheSettings",
 ]
 
 INSECURE_URL_ENV = "THV_REGISTRY_INSECURE_URL"  #: true: http issuers are accepted anywhere
@@ -167,6 +168,18 @@ class CorsSettings(Model, frozen=True):
     allow_origins: Annotated[tuple[str, ...], Meta(description="a list of origins")] = ()
 
 
+class ResponseCacheSettings(Model, frozen=True):
+    """``server.responseCache``: the consumer API's cache of encoded bodies, per process."""
+
+    max_bytes: Annotated[int, Meta(description="a number of bytes (0: no cache)")] = 64 * _MIB
+
+    def problems(self) -> Iterable[Problem]:
+        if self.max_bytes < 0:
+            why = f"must be 0 (no cache) or a positive number of bytes, not {self.max_bytes}"
+            return [(("maxBytes",), why)]
+        return []
+
+
 class ServerSettings(Model, frozen=True):
     """``server:`` (ours): listeners and the timings of serve and its sync coordinator."""
 
@@ -181,6 +194,7 @@ class ServerSettings(Model, frozen=True):
     sync_lease: timedelta = timedelta(minutes=2)  #: how long a claimed sync is held
     sync_backoff_max: timedelta = timedelta(minutes=5)  #: longest wait after failures
     cors: CorsSettings = msgspec.field(default_factory=CorsSettings)
+    response_cache: ResponseCacheSettings = msgspec.field(default_factory=ResponseCacheSettings)
 
     def problems(self) -> Iterable[Problem]:
         found: list[Problem] = []

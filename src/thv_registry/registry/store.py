@@ -12,18 +12,21 @@ whose row has gone since continues after it.
 A server name found in several sources of a registry is served entirely from one of them: the
 lowest position where it has a version that is not deleted, else the lowest position (so a name
 that leaves the first source is served from the next); a cursor continues a name only from the
-entry it came from, so a walk never mixes two sources for one name. Deleted versions are left out of lists unless asked for; a direct GET of
-a version answers it whatever its status. The latest version is the entry's latest pointer,
-which the sync writer sets with :func:`thv_registry.registry.semver.latest_of`.
+entry it came from, so a walk never mixes two sources for one name. Deleted versions are left
+out of lists unless asked for; a direct GET of a version answers it whatever its status. The
+latest version is the entry's latest pointer, which the sync writer sets with
+:func:`thv_registry.registry.semver.latest_of`. Each snapshot can also read a registry's
+generation (:meth:`Store.probe`, for the API's response cache; ``registry/generation.py``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +52,7 @@ from . import cursor
 from .convert import Children, VersionRow, group, server_response, skill
 from .cursor import ServerPosition, SkillPosition
 from .errors import RegistryNotFound, ServerNotFound, SkillNotFound, VersionNotFound
+from .generation import GENERATION
 from .models import (
     ListMetadata,
     ServerListResponse,
@@ -58,7 +62,7 @@ from .models import (
     Status,
 )
 
-__all__ = ["LATEST", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
+__all__ = ["LATEST", "GenerationProbe", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
 
 #: The version name that asks for the latest version.
 LATEST = "latest"
@@ -105,6 +109,19 @@ class SchemaHealth:
     dirty: bool
 
 
+@dataclass(slots=True)
+class GenerationProbe:
+    """Asks the next snapshot of this task for ``registry``'s generation (``value`` after it)."""
+
+    registry: str
+    value: str | None = None
+
+
+_PROBE: contextvars.ContextVar[GenerationProbe | None] = contextvars.ContextVar(
+    "thv_registry_generation_probe", default=None
+)
+
+
 async def _generic_plans(conn: psycopg.AsyncConnection[Any]) -> None:
     """Let this transaction run prepared statements on their cached generic plan.
 
@@ -140,11 +157,42 @@ class Store:
             await conn.set_read_only(True)
             try:
                 async with conn.pipeline(), conn.transaction():
+                    probe = _PROBE.get()
+                    asked = await conn.execute(GENERATION, (probe.registry,)) if probe else None
                     yield conn
+                    if probe is not None and asked is not None:  # the same snapshot's generation
+                        row = await asked.fetchone()
+                        probe.value = str(row[0]) if row else None
             finally:
                 if not conn.closed:
                     await conn.set_isolation_level(isolation)
                     await conn.set_read_only(read_only)
+
+    # --- generations (the API's response cache, registry/generation.py) ---------------------
+
+    async def generation(self, registry: str) -> str:
+        """``registry``'s generation now: one statement, one round trip."""
+        async with self._pool.connection() as conn:
+            autocommit = conn.autocommit
+            await conn.set_autocommit(True)
+            try:
+                row = await (await conn.execute(GENERATION, (registry,))).fetchone()
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(autocommit)
+        return str(row[0]) if row else ""
+
+    @staticmethod
+    @contextmanager
+    def probe(registry: str) -> Iterator[GenerationProbe]:
+        """While open, the reads of this task also read ``registry``'s generation in their
+        snapshot (the probe holds the last one read)."""
+        probe = GenerationProbe(registry)
+        token = _PROBE.set(probe)
+        try:
+            yield probe
+        finally:
+            _PROBE.reset(token)
 
     # --- servers ------------------------------------------------------------------------------
 

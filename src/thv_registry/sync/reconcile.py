@@ -26,6 +26,7 @@ from psycopg import AsyncConnection
 from thv_registry.queries.aio import coordinator as cq
 from thv_registry.queries.aio import sync as q
 from thv_registry.redact import mask_url
+from thv_registry.registry.generation import bump_catalog
 from thv_registry.sync import replicas
 from thv_registry.sync.settings import SourceSpec, SyncSettings
 from thv_registry.sync.upstream import FilterSpec
@@ -152,6 +153,7 @@ async def reconcile(
             )
         await cq.ensure_sync_rows(conn)
         held = await _drop(conn, settings, fingerprint)
+        await bump_catalog(conn)  # sources, registries, order, claims: the API's caches move
     return Reconciled(ids, held)
 
 

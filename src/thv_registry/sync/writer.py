@@ -34,6 +34,7 @@ from psycopg import AsyncConnection, sql
 
 from thv_registry.queries.aio import sync as q
 from thv_registry.queries.models import EntryType
+from thv_registry.registry.generation import bump_source
 from thv_registry.registry.semver import latest_of
 from thv_registry.sync.rows import COLUMNS, Changed, stage_rows
 from thv_registry.sync.upstream import UpstreamData
@@ -236,6 +237,10 @@ async def write(
         if previous is not None:
             touch.append((eid, previous))
 
+    if new_keys or changed or vanished or drop_ids or set_ids or touch:
+        # what the API serves changes: the response cache's generation moves with it (the
+        # caller holds the source's row, so this takes no new lock)
+        await bump_source(conn, source_id)
     if changed:
         await _apply_stages(conn, changes)
     if vanished:
