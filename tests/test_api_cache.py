@@ -156,7 +156,8 @@ def test_reconciliation_is_served_at_once(database: TestDatabase, tmp_path: Path
     def reconcile(order: tuple[str, ...]) -> None:
         from thv_registry.sync import SyncService
 
-        wanted = sync_settings(files, {"default": order}, interval=timedelta(seconds=1))
+        sources: dict[str, Path | str] = dict(files)
+        wanted = sync_settings(sources, {"default": order}, interval=timedelta(seconds=1))
 
         async def body(pool: Any) -> None:
             await SyncService(pool, wanted).reconcile()
