@@ -605,8 +605,20 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.rmtree(work, ignore_errors=True)
     print(text, end="")
-    args.out.write_text(text)
+    record(args.out, text)
     return 0
+
+
+def record(path: Path, text: str) -> None:
+    """Write the migration benchmark's table to ``path``, keeping the API benchmark's section
+    (between api_report's markers, written by api_bench.py) as it is."""
+    from benchmarks.api_report import BEGIN, END
+
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        start = old.index(BEGIN)
+        text += "\n" + old[start : old.index(END, start) + len(END)] + "\n"
+    path.write_text(text)
 
 
 def compile_ours() -> None:
