@@ -230,6 +230,7 @@ class Options:
     names: int  #: distinct servers cycled through by get-latest
     tool: str
     rounds: int = 3  #: throughput rounds, ours and the database floor taking turns
+    cache_bytes: int | None = None  #: server.responseCache.maxBytes (None: serve's default)
 
 
 def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) -> list[Row]:
@@ -249,7 +250,7 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
         write_file(registry_file, opts.servers, opts.versions)
         log(f"registry file: {opts.servers} x {opts.versions}, "
             f"{registry_file.stat().st_size / 1e6:.1f} MB")  # fmt: skip
-        config = write_config(workdir / "config.yaml", block, registry_file)
+        config = write_config(workdir / "config.yaml", block, registry_file, opts.cache_bytes)
 
         serve = Serve(config, workdir, "first")
         try:
@@ -292,6 +293,7 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
             lat_get = latency(serve.base, get_p, opts.rate, opts.latency_seconds)
             log(f"p99 at {opts.rate:g}/s: list {lat_list.p99_ms} ms, get {lat_get.p99_ms} ms")
             serving_mb = serve.rss.peak_kb / 1024
+            cache = serve.cache_counts()
         finally:
             serve.stop()
 
@@ -335,6 +337,11 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
             + ", DB floor " + ", ".join(f"{x:,.0f}" for x in floor[kind])
         )  # fmt: skip
     rows[0].note += f"; DB floor with 4 connections {db_list4:,.0f}/s"
+    hits, misses = cache.get("hit", 0.0), cache.get("miss", 0.0)
+    rows[0].note += (
+        f"; response cache over the whole run: {hits:,.0f} hits, {misses:,.0f} misses"
+        if hits + misses else "; response cache off"
+    )  # fmt: skip
     return rows
 
 
@@ -352,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if missing")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--cache-bytes", type=int, help="server.responseCache.maxBytes (0: off)")
     parser.add_argument(
         "--out", type=Path, default=HERE / "results.md", help="its API section is replaced"
     )
@@ -363,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tool == "wrk" and api_load.wrk_path() is None:
         parser.error("--client wrk: wrk is not installed (try --install-wrk)")
     opts = Options(args.servers, args.versions, args.seconds, args.latency_seconds, args.rate,
-                   args.pages, args.names, tool, args.rounds)  # fmt: skip
+                   args.pages, args.names, tool, args.rounds, args.cache_bytes)  # fmt: skip
     db = find_database(args.url)
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[0]
@@ -383,7 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{opts.names} servers taken in turn, no Accept-Encoding: no gzip); a Python open-loop "
         f"generator for p99 ({opts.latency_seconds:g} s, latency from each request's scheduled "
         f"time). Python {platform.python_version()}; serve: one process, uvicorn with uvloop and "
-        "httptools, the pool's default size."
+        "httptools, the pool's default size; response cache "
+        + ("off" if opts.cache_bytes == 0 else
+           "at serve's default size" if opts.cache_bytes is None else f"{opts.cache_bytes:,} B")
+        + " (nothing syncs during the load, so after the first request of each page every"
+        " request is a hit: the figures are the read-only steady state)."
     )  # fmt: skip
     text = render(rows, started, opts.servers, opts.versions, setting)
     print(text)

@@ -94,11 +94,13 @@ def drop_database(admin: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def write_config(path: Path, database: dict[str, Any], registry_file: Path) -> Path:
+def write_config(
+    path: Path, database: dict[str, Any], registry_file: Path, cache_bytes: int | None = None
+) -> Path:
     """A serve config whose source is due again one second after a sync, while the server
     looks for due sources only at start-up and then hourly: each serve started syncs once
     (the first a full sync, a restarted one a no-change re-sync), and nothing syncs during
-    the load."""
+    the load. ``cache_bytes``: ``server.responseCache.maxBytes`` (None: serve's default)."""
     import yaml
 
     doc = {
@@ -118,6 +120,8 @@ def write_config(path: Path, database: dict[str, Any], registry_file: Path) -> P
             "syncPollInterval": "1h",
         },  # fmt: skip
     }
+    if cache_bytes is not None:
+        doc["server"]["responseCache"] = {"maxBytes": cache_bytes}  # type: ignore[index]
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -180,6 +184,14 @@ class Serve:
                 break
             time.sleep(0.05)
         raise RuntimeError(f"serve did not start:\n{self.err.read_text(errors='replace')}")
+
+    def cache_counts(self) -> dict[str, float]:
+        """The response cache's ``http_response_cache_total`` by result (hit, miss)."""
+        import httpx
+
+        text = httpx.get(f"{self.internal}/metrics", timeout=10).text
+        found = re.findall(r'^http_response_cache_total\{result="(\w+)"\} (\S+)$', text, re.M)
+        return {k: float(v) for k, v in found}
 
     def sync_metrics(self) -> tuple[dict[str, float], float, int]:
         """(runs by result, summed sync seconds, sync count) of source ``bench``."""

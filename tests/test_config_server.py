@@ -599,8 +599,8 @@ def test_problems_of_every_block_at_once(tmp_path: Path) -> None:
 
 
 def test_response_cache_size(tmp_path: Path) -> None:
-    """``server.responseCache.maxBytes``: 64 MiB by default, 0 turns the cache off."""
-    assert _load(tmp_path, DB).server.response_cache.max_bytes == 64 * 1024 * 1024
+    """``server.responseCache.maxBytes``: 32 MiB by default, 0 turns the cache off."""
+    assert _load(tmp_path, DB).server.response_cache.max_bytes == 32 * 1024 * 1024
     off = _load(tmp_path, DB + "server:\n  responseCache: {maxBytes: 0}\n")
     assert off.server.response_cache.max_bytes == 0
     small = _load(tmp_path, DB + "server:\n  responseCache:\n    maxBytes: 1000000\n")

@@ -171,7 +171,8 @@ class CorsSettings(Model, frozen=True):
 class ResponseCacheSettings(Model, frozen=True):
     """``server.responseCache``: the consumer API's cache of encoded bodies, per process."""
 
-    max_bytes: Annotated[int, Meta(description="a number of bytes (0: no cache)")] = 64 * _MIB
+    #: 32 MiB keeps serve well under 150 MB resident with the cache full (benchmarks/README.md)
+    max_bytes: Annotated[int, Meta(description="a number of bytes (0: no cache)")] = 32 * _MIB
 
     def problems(self) -> Iterable[Problem]:
         if self.max_bytes < 0:
