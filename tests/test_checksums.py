@@ -15,6 +15,7 @@ from thv_registry.errors import ChecksumMismatch, ExitCode, PlanRefused
 from thv_registry.migrations.engine.model import (
     Down,
     Goto,
+    HistoryDirection,
     HistoryEntry,
     Migration,
     MigrationFile,
@@ -40,12 +41,12 @@ def mig(version: int) -> Migration:
 
 
 def up_row(version: int, checksum: str) -> HistoryEntry:
-    return HistoryEntry(version, f"m{version}", "up", checksum, version, NOW, NOW)
+    return HistoryEntry(version, f"m{version}", HistoryDirection.UP, checksum, version, NOW, NOW)
 
 
 MIGRATIONS = [mig(1), mig(2), mig(3)]
 HISTORY = [
-    HistoryEntry(0, "", "baseline", None, None, NOW, NOW),
+    HistoryEntry(0, "", HistoryDirection.BASELINE, None, None, NOW, NOW),
     up_row(1, "s1"),
     up_row(2, "s2"),
 ]
@@ -72,21 +73,21 @@ def test_accepting_lets_up_continue_and_carries_the_change() -> None:
     assert [s.migration.version for s in p.steps] == [3]
     assert [(c.version, c.recorded, c.actual) for c in p.accepted] == [(2, "s2", "new")]
     # an accept row makes the new checksum the recorded one
-    accepted = [*HISTORY, HistoryEntry(2, "m2", "accept", "new", 2, NOW, NOW)]
+    accepted = [*HISTORY, HistoryEntry(2, "m2", HistoryDirection.ACCEPT, "new", 2, NOW, NOW)]
     assert plan(Up(), MIGRATIONS, AT_2, accepted, {1: "s1", 2: "new"}).accepted == ()
 
 
 def test_no_history_row_is_unknown_not_changed() -> None:
     # golang-migrate applied 1 and 2: no checksums recorded, nothing to compare
     assert len(plan(Up(), MIGRATIONS, AT_2, (), {1: "x", 2: "y"}).steps) == 1
-    baseline_only = [HistoryEntry(2, "", "baseline", None, 2, NOW, NOW)]
+    baseline_only = [HistoryEntry(2, "", HistoryDirection.BASELINE, None, 2, NOW, NOW)]
     assert len(plan(Up(), MIGRATIONS, AT_2, baseline_only, {1: "x", 2: "y"}).steps) == 1
 
 
 def test_reapplied_version_compares_with_its_latest_up() -> None:
     history = [
         *HISTORY,
-        HistoryEntry(2, "m2", "down", "d2", 1, NOW, NOW),
+        HistoryEntry(2, "m2", HistoryDirection.DOWN, "d2", 1, NOW, NOW),
         up_row(2, "s2-again"),
     ]
     assert plan(Up(), MIGRATIONS, AT_2, history, {1: "s1", 2: "s2-again"}).accepted == ()

@@ -209,7 +209,7 @@ def test_one_source_of_truth_for_lock_modes() -> None:
     from thv_registry.migrations.engine import lock, lockmodes
 
     assert LOCK_MODES is lockmodes.LOCK_MODES
-    assert lock.conflicts is lockmodes.conflicts
+    assert vars(lock)["conflicts"] is lockmodes.conflicts
     ax, ash = lockmodes.LOCK_MODES[-1], lockmodes.LOCK_MODES[0]
     assert all(lockmodes.conflicts(ax, held) for held in LOCK_MODES)
     assert [m for m in LOCK_MODES if lockmodes.conflicts(ash, m)] == [ax]
