@@ -202,12 +202,22 @@ async def closed_loop(
 
 
 async def open_loop(
-    base: str, paths: Sequence[str], *, rate: float, seconds: float, max_connections: int = 64
+    base: str,
+    paths: Sequence[str],
+    *,
+    rate: float,
+    seconds: float,
+    max_connections: int = 64,
+    stop: asyncio.Event | None = None,
+    timeline: list[tuple[float, str, float]] | None = None,
 ) -> LoadResult:
     """``rate`` requests per second at fixed times for ``seconds``; latency from the schedule.
 
     A request whose time has come takes an idle connection, else opens one (up to
-    ``max_connections``), else waits for one: the wait counts in its latency.
+    ``max_connections``), else waits for one: the wait counts in its latency. ``stop``: no
+    request is scheduled once it is set. ``timeline``: each answered request appended as
+    (its scheduled time as ``time.time()``, its path, its latency in ms), so that a caller can
+    tell which requests fell inside a window it timed on the wall clock.
     """
     host, port = _split(base)
     loop = asyncio.get_running_loop()
@@ -218,6 +228,7 @@ async def open_loop(
         opened += 1
     latencies: list[float] = []
     errors = [0]
+    wall = time.time() - loop.time()  # loop time + wall = the wall clock
 
     async def one(path: str, scheduled: float) -> None:
         nonlocal opened
@@ -234,6 +245,8 @@ async def open_loop(
             opened -= 1
             return
         latencies.append((loop.time() - scheduled) * 1000)
+        if timeline is not None:
+            timeline.append((scheduled + wall, path, latencies[-1]))
         errors[0] += not 200 <= status < 300
         idle.put_nowait(conn)
 
@@ -242,6 +255,8 @@ async def open_loop(
     start = loop.time() + 0.05
     overloaded = False
     for i in range(count):
+        if stop is not None and stop.is_set():
+            break
         scheduled = start + i / rate
         delay = scheduled - loop.time()
         if delay > 0:

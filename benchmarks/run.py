@@ -610,14 +610,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def record(path: Path, text: str) -> None:
-    """Write the migration benchmark's table to ``path``, keeping the API benchmark's section
-    (between api_report's markers, written by api_bench.py) as it is."""
-    from benchmarks.api_report import BEGIN, END
+    """Write the migration benchmark's table to ``path``, keeping the other benchmarks' marked
+    sections (``<!-- NAME: begin ... -->`` .. ``<!-- NAME: end -->``: the API benchmark's,
+    the sync read benchmark's, ...) as they are."""
+    import re
 
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        start = old.index(BEGIN)
-        text += "\n" + old[start : old.index(END, start) + len(END)] + "\n"
+    for found in re.finditer(r"<!-- ([\w-]+): begin.*?-->.*?<!-- \1: end -->", old, re.S):
+        text += "\n" + found.group(0) + "\n"
     path.write_text(text)
 
 
