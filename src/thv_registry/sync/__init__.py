@@ -34,6 +34,7 @@ from thv_registry.sync.errors import InvalidEntry, SyncError, UnknownSource
 from thv_registry.sync.fetchers import Fetchers
 from thv_registry.sync.file_source import Fetched
 from thv_registry.sync.gcpause import gc_paused
+from thv_registry.sync.gilshare import short_switches
 from thv_registry.sync.lease import (
     Lease,
     LeaseLost,
@@ -289,10 +290,11 @@ class SyncService:
         started: float,
     ) -> SyncOutcome:
         try:
-            data = await asyncio.to_thread(
-                parse, spec.name, fetched.origin, fetched.data, spec.filter,
-                max_meta_size=self._max_meta,
-            )  # fmt: skip
+            with short_switches():  # the loop gets the GIL back quickly: reads stay fast
+                data = await asyncio.to_thread(
+                    parse, spec.name, fetched.origin, fetched.data, spec.filter,
+                    max_meta_size=self._max_meta,
+                )  # fmt: skip
         except InvalidEntry as e:  # where the source has it (an api source: page, position)
             raise self._fetchers.locate(fetched, e) from None
         claims = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.claims.items()}

@@ -42,7 +42,10 @@ from thv_registry.sync.upstream import UpstreamData
 __all__ = ["WriteResult", "write"]
 
 Key = tuple[EntryType, str]  #: (entry_type, name)
-YIELD_EVERY = 1000  #: staging rows made between two turns of the event loop
+#: staging rows made, or entries planned, between two turns of the event loop: each stretch
+#: of CPU work stays about a millisecond, so requests are served while a large source is written
+#: (benchmarks/sync_read_bench.py)
+YIELD_EVERY = 250
 #: The tables a write changes. After a large write (autovacuum's rule: more than 50 + 10 % of
 #: the versions held before), they are ANALYZEd in the write's transaction, so the new rows and
 #: their statistics appear together: without statistics (a first sync into an empty database,
@@ -155,7 +158,9 @@ async def write(
     entries: dict[Key, uuid.UUID] = {}
     current: dict[Key, dict[str, _Version]] = defaultdict(dict)
     old_latest: dict[Key, str | None] = {}
-    for r in await q.source_versions(conn, source_id=source_id):
+    for n, r in enumerate(await q.source_versions(conn, source_id=source_id), 1):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         key: Key = (r.entry_type, r.name)
         entries[key] = r.entry_id
         old_latest[key] = r.latest_version
@@ -184,7 +189,9 @@ async def write(
             entries[(e.entry_type, e.name)] = e.id
 
     changes = Changed()
-    for key, versions in wanted.items():
+    for n, (key, versions) in enumerate(wanted.items(), 1):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         have = current.get(key, {})
         into: list[Any] = changes.servers if key[0] == "MCP" else changes.skills
         for version, entry in versions.items():
@@ -209,7 +216,9 @@ async def write(
     drop_ids: list[uuid.UUID] = []
     touch: list[tuple[uuid.UUID, str]] = []
     now = datetime.datetime.now(datetime.UTC)  # a version first seen now is the newest published
-    for key in set(entries) | set(wanted):
+    for n, key in enumerate(set(entries) | set(wanted), 1):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         versions = wanted.get(key, {})
         if removed is not None:  # incremental: the versions kept, overlaid with the changes
             kept = {
