@@ -27,6 +27,8 @@ from serving import (
 from waiting import wait_until
 
 LIST = "/registry/default/v0.1/servers"
+#: a page not asked for before: not in the response cache, so answering it reads the tables
+UNCACHED = LIST + "?limit=29"
 
 
 def _execute(database: TestDatabase, statement: str) -> None:
@@ -166,7 +168,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
 
             def request() -> None:
                 try:
-                    results.append(httpx.get(process.base + LIST, timeout=30))
+                    results.append(httpx.get(process.base + UNCACHED, timeout=30))
                 except BaseException as exc:  # reported by the assertion below
                     results.append(exc)
 
@@ -232,7 +234,7 @@ def test_sigint_twice_exits_at_once(setup: dict[str, Any], database: TestDatabas
             blocker.autocommit = False
             blocker.execute("LOCK TABLE entry_version IN ACCESS EXCLUSIVE MODE")
             thread = threading.Thread(
-                target=lambda: _quietly(lambda: httpx.get(process.base + LIST, timeout=30))
+                target=lambda: _quietly(lambda: httpx.get(process.base + UNCACHED, timeout=30))
             )
             thread.start()
             wait_until(
@@ -306,7 +308,7 @@ def test_a_database_failure_is_a_json_500_without_details(
 ) -> None:
     with _running(setup) as process:
         _execute(database, "ALTER TABLE mcp_server_package RENAME TO gone")
-        response = httpx.get(process.base + LIST, timeout=10)
+        response = httpx.get(process.base + UNCACHED, timeout=10)
         assert response.status_code == 500
         assert response.json() == {"error": "internal server error"}
         assert response.headers["x-content-type-options"] == "nosniff"
