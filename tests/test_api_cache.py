@@ -225,6 +225,19 @@ def test_the_byte_bound_holds_and_the_cached_etag_answers_304(
         assert again.headers["etag"] == hit.headers["etag"]
         assert _cache_counts(process)["hit"] == hits + 1
 
+        # a hit for a client that accepts gzip: the entry's gzip form, the same tag and JSON
+        plain = httpx.get(
+            f"{process.base}{page}", headers={"Accept-Encoding": "identity"}, timeout=10
+        )
+        zipped = httpx.get(f"{process.base}{page}", headers={"Accept-Encoding": "gzip"}, timeout=10)
+        assert "content-encoding" not in plain.headers and len(plain.content) > 1024
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.headers["vary"] == "Accept-Encoding"
+        assert zipped.content == plain.content == hit.content  # httpx decodes the gzip
+        assert zipped.headers["etag"] == plain.headers["etag"] == hit.headers["etag"]
+        assert _cache_counts(process)["hit"] == hits + 3
+        assert _cache_counts(process)["bytes"] <= bound
+
 
 def test_max_bytes_0_turns_the_cache_off(database: TestDatabase, tmp_path: Path) -> None:
     file = write_registry(tmp_path / "r.json", [server_json(A, "1.0.0")])

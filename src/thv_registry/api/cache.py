@@ -14,13 +14,16 @@ turns it off), per process. Entries of older generations are never served again 
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING
 
 import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
+from thv_registry.api.app import GZIP_MINIMUM
 from thv_registry.api.errors import JSON_TYPE
 from thv_registry.api.middleware import etag_of
 
@@ -34,6 +37,20 @@ ENTRY_OVERHEAD = 256  #: bytes counted per entry besides its body (key, tag, map
 _ENCODER = msgspec.json.Encoder()
 
 
+class _Entry:
+    """A cached body, its tag, and its gzip form once a client that accepts it asked."""
+
+    __slots__ = ("body", "tag", "gz")
+
+    def __init__(self, body: bytes, tag: str) -> None:
+        self.body, self.tag = body, tag
+        self.gz: bytes | None = None
+
+    @property
+    def cost(self) -> int:
+        return len(self.body) + len(self.gz or b"") + ENTRY_OVERHEAD
+
+
 class ResponseCache:
     """Encoded 200 bodies by (registry, key, generation), bounded by ``max_bytes``."""
 
@@ -41,27 +58,45 @@ class ResponseCache:
         self._store = store
         self.max_bytes = max_bytes
         self._metrics = metrics
-        self._entries: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
-        self.size = 0  #: bytes held (bodies plus ENTRY_OVERHEAD each)
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self.size = 0  #: bytes held (bodies, their gzip forms, ENTRY_OVERHEAD each)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     async def respond(
-        self, registry: str, key: Hashable, compute: Callable[[], Awaitable[object]]
+        self,
+        request: Request,
+        registry: str,
+        key: Hashable,
+        compute: Callable[[], Awaitable[object]],
     ) -> Response:
         """The 200 for ``key`` (route and normalized parameters) in ``registry``.
 
         ``compute`` reads the page through the store (its exceptions pass through, unstored).
+        A hit for a client that accepts gzip gets the entry's gzip form (made once, kept in the
+        entry); a miss is compressed by the gzip layer as any answer is.
         """
         if self.max_bytes <= 0:
             return _response(_ENCODER.encode(await compute()), None)
         generation = await self._store.generation(registry)
-        found = self._entries.get((registry, key, generation))
+        full_key = (registry, key, generation)
+        found = self._entries.get(full_key)
         if found is not None:
-            self._entries.move_to_end((registry, key, generation))
+            self._entries.move_to_end(full_key)
             self._count("hit")
-            return _response(*found)
+            if len(found.body) < GZIP_MINIMUM or "gzip" not in request.headers.get(
+                "accept-encoding", ""
+            ):
+                return _response(found.body, found.tag)
+            if found.gz is None:
+                found.gz = gzip.compress(found.body, compresslevel=9, mtime=0)
+                self.size += len(found.gz)
+                self._bound()
+            response = _response(found.gz, found.tag)
+            response.headers["content-encoding"] = "gzip"
+            response.headers["vary"] = "Accept-Encoding"
+            return response
         self._count("miss")
         with self._store.probe(registry) as probe:
             body = _ENCODER.encode(await compute())
@@ -71,17 +106,21 @@ class ResponseCache:
         return _response(body, tag)
 
     def _put(self, full_key: Hashable, body: bytes, tag: str) -> None:
-        cost = len(body) + ENTRY_OVERHEAD
-        if cost > self.max_bytes:
+        entry = _Entry(body, tag)
+        if entry.cost > self.max_bytes:
             return
         old = self._entries.pop(full_key, None)
         if old is not None:
-            self.size -= len(old[0]) + ENTRY_OVERHEAD
-        self._entries[full_key] = (body, tag)
-        self.size += cost
+            self.size -= old.cost
+        self._entries[full_key] = entry
+        self.size += entry.cost
+        self._bound()
+
+    def _bound(self) -> None:
+        """Drop the least recently used entries until the bound holds."""
         while self.size > self.max_bytes:
-            _, (dropped, _) = self._entries.popitem(last=False)
-            self.size -= len(dropped) + ENTRY_OVERHEAD
+            _, dropped = self._entries.popitem(last=False)
+            self.size -= dropped.cost
         if self._metrics is not None:
             self._metrics.on_cache_size(self.size, len(self._entries))
 

@@ -67,13 +67,14 @@ def extension_routes(store: Store, cache: ResponseCache) -> list[Route]:
         registry = params.registry_name(request)
         query = _skill_query(params.query(request))
         return await cache.respond(
-            registry, ("skills", query), lambda: store.list_skills(registry, query)
+            request, registry, ("skills", query), lambda: store.list_skills(registry, query)
         )
 
     async def get_latest(request: Request) -> Response:
         registry, namespace, name = _ids(request)
         params.query(request)  # a repeated or undecodable parameter is still a 400
         return await cache.respond(
+            request,
             registry,
             ("skill", namespace, name, "latest"),
             lambda: store.get_skill(registry, namespace, name, "latest"),
@@ -83,6 +84,7 @@ def extension_routes(store: Store, cache: ResponseCache) -> list[Route]:
         registry, namespace, name = _ids(request)
         params.query(request)
         return await cache.respond(
+            request,
             registry,
             ("skill-versions", namespace, name),
             lambda: store.list_skill_versions(registry, namespace, name),
@@ -93,6 +95,7 @@ def extension_routes(store: Store, cache: ResponseCache) -> list[Route]:
         version = params.version_segment(request)
         params.query(request)
         return await cache.respond(
+            request,
             registry,
             ("skill", namespace, name, version),
             lambda: store.get_skill(registry, namespace, name, version),

@@ -56,7 +56,10 @@ def v01_routes(store: Store, cache: ResponseCache) -> list[Route]:
             include_deleted=_include_deleted(query, updated_since=updated_since),
         )
         return await cache.respond(
-            registry, ("servers", server_query), lambda: store.list_servers(registry, server_query)
+            request,
+            registry,
+            ("servers", server_query),
+            lambda: store.list_servers(registry, server_query),
         )
 
     async def list_versions(request: Request) -> Response:
@@ -64,6 +67,7 @@ def v01_routes(store: Store, cache: ResponseCache) -> list[Route]:
         name = params.server_name(request)
         include_deleted = _include_deleted(params.query(request))
         return await cache.respond(
+            request,
             registry,
             ("versions", name, include_deleted),
             lambda: store.list_versions(registry, name, include_deleted=include_deleted),
@@ -75,7 +79,10 @@ def v01_routes(store: Store, cache: ResponseCache) -> list[Route]:
         version = params.version_segment(request)
         params.query(request).flag("include_deleted")  # accepted (a direct GET shows any status)
         return await cache.respond(
-            registry, ("version", name, version), lambda: store.get_version(registry, name, version)
+            request,
+            registry,
+            ("version", name, version),
+            lambda: store.get_version(registry, name, version),
         )
 
     return [
