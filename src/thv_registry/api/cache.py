@@ -33,22 +33,24 @@ if TYPE_CHECKING:
 
 __all__ = ["ResponseCache", "ENTRY_OVERHEAD"]
 
-ENTRY_OVERHEAD = 256  #: bytes counted per entry besides its body (key, tag, map slot)
+#: bytes counted per entry besides its bodies and its key's text (tag, objects, map slot)
+ENTRY_OVERHEAD = 512
 _ENCODER = msgspec.json.Encoder()
 
 
 class _Entry:
     """A cached body, its tag, and its gzip form once a client that accepts it asked."""
 
-    __slots__ = ("body", "tag", "gz")
+    __slots__ = ("body", "tag", "gz", "key_size")
 
-    def __init__(self, body: bytes, tag: str) -> None:
-        self.body, self.tag = body, tag
+    def __init__(self, body: bytes, tag: str, key_size: int) -> None:
+        self.body, self.tag, self.key_size = body, tag, key_size
         self.gz: bytes | None = None
 
     @property
     def cost(self) -> int:
-        return len(self.body) + len(self.gz or b"") + ENTRY_OVERHEAD
+        """What the entry holds, in bytes: a walk of tiny pages with long keys counts too."""
+        return len(self.body) + len(self.gz or b"") + self.key_size + ENTRY_OVERHEAD
 
 
 class ResponseCache:
@@ -59,7 +61,7 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self._metrics = metrics
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self.size = 0  #: bytes held (bodies, their gzip forms, ENTRY_OVERHEAD each)
+        self.size = 0  #: bytes held (bodies, gzip forms, keys' text, ENTRY_OVERHEAD each)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -106,7 +108,7 @@ class ResponseCache:
         return _response(body, tag)
 
     def _put(self, full_key: Hashable, body: bytes, tag: str) -> None:
-        entry = _Entry(body, tag)
+        entry = _Entry(body, tag, len(repr(full_key)))
         if entry.cost > self.max_bytes:
             return
         old = self._entries.pop(full_key, None)

@@ -70,7 +70,7 @@ class Metrics:
         )
         self.cache_bytes = Gauge(
             "http_response_cache_bytes",
-            "Bytes the response cache holds (bodies and a fixed overhead per entry).",
+            "Bytes the response cache holds (bodies, gzip forms, keys, a fixed overhead each).",
             registry=self.registry,
         )
         self.cache_entries = Gauge(
