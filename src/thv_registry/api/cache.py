@@ -26,6 +26,7 @@ from starlette.responses import Response
 from thv_registry.api.app import GZIP_MINIMUM
 from thv_registry.api.errors import JSON_TYPE
 from thv_registry.api.middleware import etag_of
+from thv_registry.registry.generation import probe
 
 if TYPE_CHECKING:
     from thv_registry.api.metrics import Metrics
@@ -100,11 +101,11 @@ class ResponseCache:
             response.headers["vary"] = "Accept-Encoding"
             return response
         self._count("miss")
-        with self._store.probe(registry) as probe:
+        with probe(registry) as asked:
             body = _ENCODER.encode(await compute())
         tag = etag_of(body)
-        if probe.value is not None:
-            self._put((registry, key, probe.value), body, tag)
+        if asked.value is not None:  # the generation of the page's own snapshot
+            self._put((registry, key, asked.value), body, tag)
         return _response(body, tag)
 
     def _put(self, full_key: Hashable, body: bytes, tag: str) -> None:

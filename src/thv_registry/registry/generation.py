@@ -12,12 +12,24 @@ them belongs in a transaction that bumps (tests/test_api_cache_rule.py checks th
 
 from __future__ import annotations
 
+import contextvars
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
 
-__all__ = ["GENERATION", "SERVED_TABLES", "bump_catalog", "bump_source"]
+__all__ = [
+    "GENERATION",
+    "SERVED_TABLES",
+    "GenerationProbe",
+    "bump_catalog",
+    "bump_source",
+    "current_probe",
+    "probe",
+]
 
 #: The tables whose rows the store's queries read (registry/store.py, queries/{servers,skills}).
 SERVED_TABLES = frozenset(
@@ -61,3 +73,33 @@ async def bump_source(conn: AsyncConnection[Any], source_id: uuid.UUID) -> None:
 async def bump_catalog(conn: AsyncConnection[Any]) -> None:
     """Move the catalog version; inside the transaction that writes sources or registries."""
     await conn.execute(_BUMP_CATALOG)
+
+
+@dataclass(slots=True)
+class GenerationProbe:
+    """Asks the store's snapshots in this task for ``registry``'s generation (``value``)."""
+
+    registry: str
+    value: str | None = None
+
+
+_PROBE: contextvars.ContextVar[GenerationProbe | None] = contextvars.ContextVar(
+    "thv_registry_generation_probe", default=None
+)
+
+
+@contextmanager
+def probe(registry: str) -> Iterator[GenerationProbe]:
+    """While open, each snapshot the store reads in this task also reads ``registry``'s
+    generation in the same snapshot (the probe holds the last one read)."""
+    asked = GenerationProbe(registry)
+    token = _PROBE.set(asked)
+    try:
+        yield asked
+    finally:
+        _PROBE.reset(token)
+
+
+def current_probe() -> GenerationProbe | None:
+    """The probe open in this task, if any (the store's snapshot asks)."""
+    return _PROBE.get()

@@ -16,17 +16,16 @@ entry it came from, so a walk never mixes two sources for one name. Deleted vers
 out of lists unless asked for; a direct GET of a version answers it whatever its status. The
 latest version is the entry's latest pointer, which the sync writer sets with
 :func:`thv_registry.registry.semver.latest_of`. Each snapshot can also read a registry's
-generation (:meth:`Store.probe`, for the API's response cache; ``registry/generation.py``).
+generation (``registry/generation.py``'s ``probe``, for the API's response cache).
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +51,7 @@ from . import cursor
 from .convert import Children, VersionRow, group, server_response, skill
 from .cursor import ServerPosition, SkillPosition
 from .errors import RegistryNotFound, ServerNotFound, SkillNotFound, VersionNotFound
-from .generation import GENERATION
+from .generation import GENERATION, current_probe
 from .models import (
     ListMetadata,
     ServerListResponse,
@@ -62,7 +61,7 @@ from .models import (
     Status,
 )
 
-__all__ = ["LATEST", "GenerationProbe", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
+__all__ = ["LATEST", "SchemaHealth", "ServerQuery", "SkillQuery", "Store"]
 
 #: The version name that asks for the latest version.
 LATEST = "latest"
@@ -109,19 +108,6 @@ class SchemaHealth:
     dirty: bool
 
 
-@dataclass(slots=True)
-class GenerationProbe:
-    """Asks the next snapshot of this task for ``registry``'s generation (``value`` after it)."""
-
-    registry: str
-    value: str | None = None
-
-
-_PROBE: contextvars.ContextVar[GenerationProbe | None] = contextvars.ContextVar(
-    "thv_registry_generation_probe", default=None
-)
-
-
 async def _generic_plans(conn: psycopg.AsyncConnection[Any]) -> None:
     """Let this transaction run prepared statements on their cached generic plan.
 
@@ -157,7 +143,7 @@ class Store:
             await conn.set_read_only(True)
             try:
                 async with conn.pipeline(), conn.transaction():
-                    probe = _PROBE.get()
+                    probe = current_probe()
                     asked = await conn.execute(GENERATION, (probe.registry,)) if probe else None
                     yield conn
                     if probe is not None and asked is not None:  # the same snapshot's generation
@@ -181,18 +167,6 @@ class Store:
                 if not conn.closed:
                     await conn.set_autocommit(autocommit)
         return str(row[0]) if row else ""
-
-    @staticmethod
-    @contextmanager
-    def probe(registry: str) -> Iterator[GenerationProbe]:
-        """While open, the reads of this task also read ``registry``'s generation in their
-        snapshot (the probe holds the last one read)."""
-        probe = GenerationProbe(registry)
-        token = _PROBE.set(probe)
-        try:
-            yield probe
-        finally:
-            _PROBE.reset(token)
 
     # --- servers ------------------------------------------------------------------------------
 
