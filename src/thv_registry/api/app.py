@@ -23,14 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from thv_registry.api.errors import exception_handlers
 from thv_registry.api.internal import ReadinessCheck, internal_routes
 from thv_registry.api.metrics import Metrics
-from thv_registry.api.middleware import ETags, RequestContext
+from thv_registry.api.middleware import GZIP_MINIMUM, ETags, RequestContext
 
 if TYPE_CHECKING:
     from thv_registry.registry.store import Store
 
 __all__ = ["public_app", "internal_app", "RawPathRouting"]
 
-GZIP_MINIMUM = 1024  #: bytes; smaller bodies are sent as they are
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  #: printable ASCII, '%' included
 
 

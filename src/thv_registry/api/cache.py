@@ -23,9 +23,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from thv_registry.api.app import GZIP_MINIMUM
 from thv_registry.api.errors import JSON_TYPE
-from thv_registry.api.middleware import etag_of
+from thv_registry.api.middleware import GZIP_MINIMUM, etag_of
 from thv_registry.registry.generation import probe
 
 if TYPE_CHECKING:

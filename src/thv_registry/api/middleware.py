@@ -20,10 +20,11 @@ from thv_registry.api.errors import JSON_TYPE
 from thv_registry.api.metrics import Metrics
 from thv_registry.api.params import MAX_URL
 
-__all__ = ["RequestContext", "ETags", "etag_of"]
+__all__ = ["RequestContext", "ETags", "etag_of", "GZIP_MINIMUM"]
 
 access_log = logging.getLogger("thv_registry.access")
 
+GZIP_MINIMUM = 1024  #: bytes; smaller bodies are sent as they are (api/app.py's gzip layer)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")  #: echoed ids: no header injection
 _TOO_LONG = b'{"error":"URL too long: at most 8192 bytes of path and query"}'
 
