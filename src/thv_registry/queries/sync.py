@@ -31,9 +31,7 @@ __all__ = [
     "SourceVersionsRow",
     "SyncStatusByIdRow",
     "SyncStatusByNameRow",
-    "begin_sync",
     "complete_source_sync",
-    "complete_sync",
     "delete_server_packages",
     "delete_server_remotes",
     "delete_stale_entries",
@@ -41,14 +39,11 @@ __all__ = [
     "drop_config_registries",
     "drop_config_sources",
     "drop_latest_versions",
-    "due_sources",
     "fail_source_sync",
-    "fail_sync",
     "get_source_sync",
     "insert_entries",
     "insert_server_package",
     "insert_server_remote",
-    "interrupt_sync",
     "link_registry_sources",
     "lock_reconcile",
     "lock_source",
@@ -900,129 +895,6 @@ def drop_config_sources(conn: psycopg.Connection[Any], *, keep_names: list[str])
     """Remove the sources of the configuration that it no longer names, with their entries."""
     with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
         cur.execute(DROP_CONFIG_SOURCES, (keep_names,))
-        return cur.rowcount
-
-
-DUE_SOURCES: Final = """
--- name: DueSources :many
-SELECT s.name
-FROM source AS s
-LEFT JOIN registry_sync AS y ON y.source_id = s.id
-WHERE s.syncable
-    AND s.sync_schedule IS NOT NULL
-    AND s.name = ANY($1::text[])
-    AND (y.started_at IS NULL OR y.started_at + s.sync_schedule <= now())
-ORDER BY y.started_at NULLS FIRST, s.name
-"""
-
-
-def due_sources(conn: psycopg.Connection[Any], *, names: list[str]) -> list[str]:
-    """The syncable sources among these names whose interval has passed since their last attempt
-    (or that never had one), oldest attempt first.
-    """
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(DUE_SOURCES, (names,))
-        return [row[0] for row in cur.fetchall()]
-
-
-BEGIN_SYNC: Final = """
--- name: BeginSync :exec
-INSERT INTO registry_sync (source_id, sync_status, started_at, ended_at)
-VALUES ($1, 'IN_PROGRESS', now(), NULL)
-ON CONFLICT (source_id) DO UPDATE SET
-    sync_status = 'IN_PROGRESS', started_at = now(), ended_at = NULL, updated_at = now()
-"""
-
-
-def begin_sync(conn: psycopg.Connection[Any], *, source_id: uuid.UUID) -> None:
-    """Record that a sync attempt started (a statement of its own: the attempt counts even if the
-    sync fails).
-    """
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(BEGIN_SYNC, (source_id,))
-
-
-COMPLETE_SYNC: Final = """
--- name: CompleteSync :execrows
-UPDATE registry_sync SET
-    sync_status = 'COMPLETED',
-    error_msg = NULL,
-    message = $1,
-    ended_at = clock_timestamp(),
-    last_success_at = clock_timestamp(),
-    attempt_count = 0,
-    last_sync_hash = $2,
-    last_applied_filter_hash = $3,
-    server_count = $4,
-    skill_count = $5,
-    version_count = $6,
-    plugin_skipped_count = $7,
-    updated_at = clock_timestamp()
-WHERE source_id = $8
-"""
-
-
-def complete_sync(
-    conn: psycopg.Connection[Any],
-    *,
-    message: str | None,
-    sha256: str | None,
-    filter_hash: str | None,
-    servers: int,
-    skills: int,
-    versions: int,
-    plugins_skipped: int,
-    source_id: uuid.UUID,
-) -> int:
-    """Record a good sync: the fetched bytes' and filter's hashes, the counts, the summary."""
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(
-            COMPLETE_SYNC,
-            (message, sha256, filter_hash, servers, skills, versions, plugins_skipped, source_id),
-        )
-        return cur.rowcount
-
-
-FAIL_SYNC: Final = """
--- name: FailSync :execrows
-UPDATE registry_sync SET
-    sync_status = 'FAILED',
-    error_msg = $1,
-    message = $1,
-    ended_at = clock_timestamp(),
-    attempt_count = attempt_count + 1,
-    updated_at = clock_timestamp()
-WHERE source_id = $2
-"""
-
-
-def fail_sync(conn: psycopg.Connection[Any], *, message: str | None, source_id: uuid.UUID) -> int:
-    """Record a failed attempt: one more consecutive failure; the data, hash and counts of the last
-    good sync stay.
-    """
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(FAIL_SYNC, (message, source_id))
-        return cur.rowcount
-
-
-INTERRUPT_SYNC: Final = """
--- name: InterruptSync :execrows
-UPDATE registry_sync SET
-    sync_status = 'FAILED',
-    error_msg = $1,
-    message = $1,
-    ended_at = clock_timestamp(),
-    updated_at = clock_timestamp()
-WHERE source_id = $2 AND sync_status = 'IN_PROGRESS'
-"""
-
-
-def interrupt_sync(
-    conn: psycopg.Connection[Any], *, message: str | None, source_id: uuid.UUID
-) -> int:
-    """Record an attempt stopped from outside (the server stopping): not the source's failure."""
-    with psycopg.RawCursor(conn, row_factory=tuple_row) as cur:
-        cur.execute(INTERRUPT_SYNC, (message, source_id))
         return cur.rowcount
 
 

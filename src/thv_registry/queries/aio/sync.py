@@ -17,9 +17,7 @@ from psycopg.types.json import Jsonb
 
 from ..models import CreationType, EntryType, SourceType, TransportType, VersionStatus
 from ..sync import (
-    BEGIN_SYNC,
     COMPLETE_SOURCE_SYNC,
-    COMPLETE_SYNC,
     DELETE_SERVER_PACKAGES,
     DELETE_SERVER_REMOTES,
     DELETE_STALE_ENTRIES,
@@ -27,14 +25,11 @@ from ..sync import (
     DROP_CONFIG_REGISTRIES,
     DROP_CONFIG_SOURCES,
     DROP_LATEST_VERSIONS,
-    DUE_SOURCES,
     FAIL_SOURCE_SYNC,
-    FAIL_SYNC,
     GET_SOURCE_SYNC,
     INSERT_ENTRIES,
     INSERT_SERVER_PACKAGE,
     INSERT_SERVER_REMOTE,
-    INTERRUPT_SYNC,
     LINK_REGISTRY_SOURCES,
     LOCK_RECONCILE,
     LOCK_SOURCE,
@@ -71,9 +66,7 @@ from ..sync import (
 )
 
 __all__ = [
-    "begin_sync",
     "complete_source_sync",
-    "complete_sync",
     "delete_server_packages",
     "delete_server_remotes",
     "delete_stale_entries",
@@ -81,14 +74,11 @@ __all__ = [
     "drop_config_registries",
     "drop_config_sources",
     "drop_latest_versions",
-    "due_sources",
     "fail_source_sync",
-    "fail_sync",
     "get_source_sync",
     "insert_entries",
     "insert_server_package",
     "insert_server_remote",
-    "interrupt_sync",
     "link_registry_sources",
     "lock_reconcile",
     "lock_source",
@@ -546,64 +536,6 @@ async def drop_config_sources(conn: psycopg.AsyncConnection[Any], *, keep_names:
     """Remove the sources of the configuration that it no longer names, with their entries."""
     async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
         await cur.execute(DROP_CONFIG_SOURCES, (keep_names,))
-        return cur.rowcount
-
-
-async def due_sources(conn: psycopg.AsyncConnection[Any], *, names: list[str]) -> list[str]:
-    """The syncable sources among these names whose interval has passed since their last attempt
-    (or that never had one), oldest attempt first.
-    """
-    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
-        await cur.execute(DUE_SOURCES, (names,))
-        return [row[0] for row in await cur.fetchall()]
-
-
-async def begin_sync(conn: psycopg.AsyncConnection[Any], *, source_id: uuid.UUID) -> None:
-    """Record that a sync attempt started (a statement of its own: the attempt counts even if the
-    sync fails).
-    """
-    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
-        await cur.execute(BEGIN_SYNC, (source_id,))
-
-
-async def complete_sync(
-    conn: psycopg.AsyncConnection[Any],
-    *,
-    message: str | None,
-    sha256: str | None,
-    filter_hash: str | None,
-    servers: int,
-    skills: int,
-    versions: int,
-    plugins_skipped: int,
-    source_id: uuid.UUID,
-) -> int:
-    """Record a good sync: the fetched bytes' and filter's hashes, the counts, the summary."""
-    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
-        await cur.execute(
-            COMPLETE_SYNC,
-            (message, sha256, filter_hash, servers, skills, versions, plugins_skipped, source_id),
-        )
-        return cur.rowcount
-
-
-async def fail_sync(
-    conn: psycopg.AsyncConnection[Any], *, message: str | None, source_id: uuid.UUID
-) -> int:
-    """Record a failed attempt: one more consecutive failure; the data, hash and counts of the last
-    good sync stay.
-    """
-    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
-        await cur.execute(FAIL_SYNC, (message, source_id))
-        return cur.rowcount
-
-
-async def interrupt_sync(
-    conn: psycopg.AsyncConnection[Any], *, message: str | None, source_id: uuid.UUID
-) -> int:
-    """Record an attempt stopped from outside (the server stopping): not the source's failure."""
-    async with psycopg.AsyncRawCursor(conn, row_factory=tuple_row) as cur:
-        await cur.execute(INTERRUPT_SYNC, (message, source_id))
         return cur.rowcount
 
 
