@@ -40,6 +40,7 @@ __all__ = [
     "PG_DUMP_ENV",
     "BACKUP_DIR_ENV",
     "find_pg_dump",
+    "run_pg_dump",
     "default_backup_dir",
     "take_backup",
     "pg_dump_command",
@@ -204,14 +205,7 @@ def take_backup(params: ConnectionParams, *, directory: Path | None = None, labe
     argv, env = pg_dump_command(pg_dump, params, path)
     started = time.monotonic()
     try:
-        proc = subprocess.run(
-            argv,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-        )
+        proc = run_pg_dump(argv, env)
     except OSError as exc:  # it ran a moment ago (to tell its version), but still
         proc = subprocess.CompletedProcess(argv, -1, "", str(exc))
     except BaseException:  # Ctrl-C: leave no partial file behind
@@ -264,6 +258,18 @@ def pg_dump_command(
     if params.password is not None:
         env["PGPASSWORD"] = params.password
     return argv, env
+
+
+def run_pg_dump(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a pg_dump ``argv`` with ``env`` added to ours, no stdin, its output captured as text."""
+    return subprocess.run(
+        argv,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
 
 
 def restore_command(pg_restore: Path, params: ConnectionParams, path: Path) -> str:

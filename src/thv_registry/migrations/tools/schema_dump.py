@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from thv_registry.migrations.tools.backup import (
     _server_major,
     find_pg_dump,
     pg_dump_command,
+    run_pg_dump,
 )
 from thv_registry.redact import redact
 
@@ -92,14 +92,7 @@ def dump_schema(
     argv += [] if keep_owner else ["--no-owner"]
     for name in (table, f"{table}_history"):
         argv += ["--exclude-table", f'"{schema}"."{name}"']
-    proc = subprocess.run(
-        argv,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
+    proc = run_pg_dump(argv, env)
     if proc.returncode != 0:
         why = redact(_one_line(proc.stderr) or f"exit status {proc.returncode}", params.password)
         raise SchemaDumpFailed(
