@@ -9,30 +9,27 @@ dies; the collector runs as usual once no sync holds the pause.
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from thv_registry.sync.sharedhold import SharedHold
 
 __all__ = ["gc_paused"]
 
-_lock = threading.Lock()
-_holders = 0
-_was_enabled = True
+
+def _pause() -> Callable[[], None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return gc.enable if was_enabled else _nothing
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+def _nothing() -> None:
+    return None
+
+
+_PAUSE = SharedHold(_pause)
+
+
+def gc_paused() -> AbstractContextManager[None]:
     """Hold the pause (nestable, from any thread); the last holder restores the collector."""
-    global _holders, _was_enabled
-    with _lock:
-        if _holders == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _holders += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _holders -= 1
-            if _holders == 0 and _was_enabled:
-                gc.enable()
+    return _PAUSE.hold()

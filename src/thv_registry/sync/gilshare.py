@@ -13,33 +13,26 @@ millisecond; the parse pays a few per cent more switches. Measured with
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from thv_registry.sync.sharedhold import SharedHold
 
 __all__ = ["short_switches", "SWITCH_INTERVAL"]
 
 SWITCH_INTERVAL = 0.0005  #: seconds, while a sync's worker thread holds the GIL
 
-_lock = threading.Lock()
-_holders = 0
-_previous = 0.005
+
+def _shorten() -> Callable[[], None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
+    return lambda: sys.setswitchinterval(previous)
 
 
-@contextmanager
-def short_switches() -> Iterator[None]:
+_SHORT = SharedHold(_shorten)
+
+
+def short_switches() -> AbstractContextManager[None]:
     """Hold the short switch interval (nestable, from any thread); the last holder restores
     the interval found when the first one came."""
-    global _holders, _previous
-    with _lock:
-        if _holders == 0:
-            _previous = sys.getswitchinterval()
-            sys.setswitchinterval(min(_previous, SWITCH_INTERVAL))
-        _holders += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _holders -= 1
-            if _holders == 0:
-                sys.setswitchinterval(_previous)
+    return _SHORT.hold()
