@@ -34,6 +34,7 @@ __all__ = [
     "lock_options",
     "lock_wait_option",
     "wait_for_db_option",
+    "target_options",
     "global_options",
     "WholeNumber",
     "HelpGroup",
@@ -288,16 +289,26 @@ def lock_options(f: FC) -> FC:
     return lock_wait_option(f)
 
 
+def _seconds_option(name: str, envvar: str, attr: str, help: str) -> Callable[[FC], FC]:
+    """``NAME SECONDS`` (0 to a day) recorded on the ``AppContext`` as ``attr``."""
+    return click.option(
+        name,
+        type=click.FloatRange(0, 86400),
+        envvar=envvar,
+        expose_value=False,
+        callback=_setter(attr),
+        metavar="SECONDS",
+        help=help,
+    )
+
+
 def wait_for_db_option(f: FC) -> FC:
     """``--wait-for-db SECONDS``: retry connecting while the server is not up (dbmate's wait)."""
-    return click.option(
+    return _seconds_option(
         "--wait-for-db",
-        type=click.FloatRange(0, 86400),
-        envvar="THV_REGISTRY_WAIT_FOR_DB",
-        expose_value=False,
-        callback=_setter("wait_for_db_s"),
-        metavar="SECONDS",
-        help="Retry connecting for up to SECONDS while nothing answers yet (a container started "
+        "THV_REGISTRY_WAIT_FOR_DB",
+        "wait_for_db_s",
+        "Retry connecting for up to SECONDS while nothing answers yet (a container started "
         "beside its database), once a second; wrong credentials fail at once. Default 0: one "
         "attempt. [env: THV_REGISTRY_WAIT_FOR_DB]",
     )(f)
@@ -305,17 +316,20 @@ def wait_for_db_option(f: FC) -> FC:
 
 def lock_wait_option(f: FC) -> FC:
     """``--lock-wait``: how long to wait for another migrator's lock (0: one try)."""
-    return click.option(
+    return _seconds_option(
         "--lock-wait",
-        type=click.FloatRange(0, 86400),
-        envvar="THV_REGISTRY_LOCK_WAIT",
-        expose_value=False,
-        callback=_setter("lock_wait_s"),
-        metavar="SECONDS",
-        help="Longest wait for the migration lock held by another migrator; 0: do not wait "
+        "THV_REGISTRY_LOCK_WAIT",
+        "lock_wait_s",
+        "Longest wait for the migration lock held by another migrator; 0: do not wait "
         "(one try). [config: migrations.lockWaitSeconds; default 15; env: "
         "THV_REGISTRY_LOCK_WAIT]",
     )(f)
+
+
+def target_options(f: FC) -> FC:
+    """What a migrate command acts on: ``--config``, ``--database-url``, ``--wait-for-db``,
+    ``--migrations-dir`` (in that order in its help)."""
+    return config_option(database_url_option(wait_for_db_option(migrations_dir_option(f))))
 
 
 def output_option(f: FC) -> FC:

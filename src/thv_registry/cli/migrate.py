@@ -15,14 +15,11 @@ from thv_registry.cli.context import (
     HelpGroup,
     WholeNumber,
     _setter,
-    config_option,
-    database_url_option,
     global_options,
     lock_options,
-    migrations_dir_option,
     output_option,
     pass_app,
-    wait_for_db_option,
+    target_options,
     yes_option,
 )
 from thv_registry.cli.interrupt import PROGRESS
@@ -103,10 +100,7 @@ def accept_changed_option(f: FC) -> FC:
 
 
 @migrate.command("up", short_help="Apply pending migrations.")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @click.option(
     "--num-steps",
     "-n",
@@ -141,10 +135,7 @@ def up_command(
 
 
 @migrate.command("down", short_help="Revert applied migrations (may lose data).")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @click.option(
     "--num-steps",
     "-n",
@@ -179,10 +170,7 @@ def down_command(
 @click.argument(
     "version", type=WholeNumber(-1, "V is a version of the set, 0 or -1 none"), metavar="V"
 )
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @accept_changed_option
 @no_backup_option
 @dry_run_option

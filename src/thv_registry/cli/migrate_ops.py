@@ -15,15 +15,12 @@ import click
 from thv_registry.cli.context import (
     AppContext,
     WholeNumber,
-    config_option,
-    database_url_option,
     global_options,
     lock_options,
     lock_wait_option,
-    migrations_dir_option,
     output_option,
     pass_app,
-    wait_for_db_option,
+    target_options,
     yes_option,
 )
 from thv_registry.cli.migrate import _migrate, dry_run_option, no_backup_option
@@ -40,10 +37,7 @@ __all__ = ["redo_command", "baseline_command", "dump_schema_command"]
 
 
 @click.command("redo", short_help="Revert the last migration and apply it again.")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @no_backup_option
 @dry_run_option
 @output_option
@@ -66,10 +60,7 @@ def redo_command(
 
 @click.command("baseline", short_help="Record version V for a schema made without migrations.")
 @click.argument("version", type=WholeNumber(1, "V is a version of the migration set"), metavar="V")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @output_option
 @yes_option
 @lock_wait_option
@@ -128,10 +119,7 @@ def _show_baseline(app: AppContext, out: Output, view: DatabaseView, version: in
 
 
 @click.command("dump-schema", short_help="Print the schema the migrations produce (pg_dump).")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option  # accepted as by every migrate command; the dump reads the database
+@target_options  # --migrations-dir as every migrate command takes it; the dump reads the database
 @click.option(
     "--output",
     "output_file",

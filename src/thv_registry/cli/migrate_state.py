@@ -13,14 +13,11 @@ import click
 from thv_registry.cli.context import (
     AppContext,
     WholeNumber,
-    config_option,
-    database_url_option,
     global_options,
     lock_wait_option,
-    migrations_dir_option,
     output_option,
     pass_app,
-    wait_for_db_option,
+    target_options,
     wants_json,
     yes_option,
 )
@@ -54,10 +51,7 @@ def output_for(app: AppContext, output: str | None, source: Source | None = None
 
 
 @click.command("status", short_help="Show each migration's state; exit 12 if any is pending.")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @output_option
 @click.option(
     "--verbose",
@@ -96,10 +90,7 @@ def status_command(app: AppContext, output: str | None, verbose: bool) -> None:
 
 
 @click.command("version", short_help="Print the database's version and dirty flag.")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @output_option
 @global_options
 @pass_app
@@ -126,10 +117,7 @@ def _not_for_force(ctx: click.Context, param: click.Parameter, value: Any) -> No
     context_settings=NEGATIVE_ARGUMENT,
 )
 @click.argument("version", type=WholeNumber(-1, "V is a version of the set, -1 none"), metavar="V")
-@config_option
-@database_url_option
-@wait_for_db_option
-@migrations_dir_option
+@target_options
 @output_option
 @yes_option
 @lock_wait_option
