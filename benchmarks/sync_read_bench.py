@@ -89,15 +89,17 @@ class Attempt:
 
 
 def last_attempt(conninfo: str, source: str, since: float, result: str) -> Attempt | None:
-    """The latest ended attempt of ``source`` with ``result`` started after ``since``."""
+    """The latest ended attempt of ``source`` with ``result`` started after ``since`` (the
+    source is checked again right after a long sync: the latest attempt may be that check)."""
     import psycopg
 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         row = conn.execute(
             "SELECT a.started_at, a.ended_at, a.result, a.message FROM sync_attempt a"
             " JOIN source s ON s.id = a.source_id WHERE s.name = %s AND a.ended_at IS NOT NULL"
-            " AND a.started_at >= %s ORDER BY a.started_at DESC LIMIT 1",
-            (source, datetime.datetime.fromtimestamp(since, datetime.UTC)),
+            " AND a.started_at >= %s AND a.result IN (%s, 'failed')"
+            " ORDER BY a.started_at DESC LIMIT 1",
+            (source, datetime.datetime.fromtimestamp(since, datetime.UTC), result),
         ).fetchone()
     if row is None:
         return None
@@ -210,6 +212,11 @@ def run(db: Database, opts: argparse.Namespace, work: Path, log: Any) -> str:
             phase.label = label
             phases.append(phase)
             attempts.append(attempt)
+            for second in range(int(phase.seconds) + 1):  # where in the sync reads waited
+                at = [ms for t, _, ms in phase.timeline if int(t - attempt.started) == second]
+                if at:
+                    log(f"  second {second}: {len(at)} reads, p50 "
+                        f"{api_load.percentile(at, 0.5):.0f} ms, max {max(at):.0f} ms")  # fmt: skip
             log(f"{label}: {phase.seconds:.2f} s, p99 "
                 f"{api_load.percentile(phase.latencies('all'), 0.99):.1f} ms, "
                 f"RSS peak {serve.rss.peak_kb / 1024:.0f} MB")  # fmt: skip
@@ -277,7 +284,7 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle reads")
     parser.add_argument("--warm", type=float, default=3.0)
     parser.add_argument("--pages", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=300.0, help="longest sync waited for")
+    parser.add_argument("--timeout", type=float, default=120.0, help="longest sync waited for")
     parser.add_argument("--cache-bytes", type=int, default=0, help="responseCache.maxBytes")
     parser.add_argument("--url", help="PostgreSQL admin URL (default: local, else private)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
