@@ -46,6 +46,10 @@ Key = tuple[EntryType, str]  #: (entry_type, name)
 #: of CPU work stays about a millisecond, so requests are served while a large source is written
 #: (benchmarks/sync_read_bench.py)
 YIELD_EVERY = 250
+#: while rows are made for the COPY, every YIELD_EVERY rows the writer steps aside this long (not
+#: just one turn): a read needs several turns of the loop (its queries' answers, its response),
+#: and with the writer back at every turn each of them waited behind a stretch of row-making
+TURN_S = 0.001
 #: The tables a write changes. After a large write (autovacuum's rule: more than 50 + 10 % of
 #: the versions held before), they are ANALYZEd in the write's transaction, so the new rows and
 #: their statistics appear together: without statistics (a first sync into an empty database,
@@ -298,7 +302,7 @@ async def _apply_stages(conn: AsyncConnection[Any], changes: Changed) -> None:
             kinds.add(row[0])
             await copy.write_row(row)
             if n % YIELD_EVERY == 0:  # making rows is CPU work: let requests be served between
-                await asyncio.sleep(0)
+                await asyncio.sleep(TURN_S)
     await conn.execute("ANALYZE stage")
     await conn.execute(_UPSERT_VERSIONS)
     if changes.servers:
