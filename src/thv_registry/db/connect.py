@@ -22,7 +22,14 @@ from thv_registry.redact import redact
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ConnectionParams", "connect", "connect_waiting", "WAITABLE", "one_line"]
+__all__ = [
+    "ConnectionParams",
+    "connect",
+    "connect_waiting",
+    "WAITABLE",
+    "one_line",
+    "server_message",
+]
 
 _PASSWORD_SOURCES = (
     "database.migrationPassword or database.password in the configuration, "
@@ -124,6 +131,23 @@ def connect_waiting(
                 on_wait(exc, wait_s)
             told = True
             time.sleep(max(0.0, min(interval_s, deadline - now)))
+
+
+def server_message(exc: Any) -> str:
+    """The server's error in one line: severity, message, detail, hint and SQLSTATE."""
+    diag = exc.diag
+    lines = str(exc).strip().splitlines()
+    primary = diag.message_primary or (lines[0] if lines else type(exc).__name__)
+    if not diag.severity and not diag.sqlstate:  # raised by libpq (e.g. the socket closed)
+        return primary
+    parts = [f"{diag.severity or 'ERROR'}: {primary}"]
+    if diag.message_detail:
+        parts.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        parts.append(f"HINT: {diag.message_hint}")
+    if diag.sqlstate:
+        parts.append(f"(SQLSTATE {diag.sqlstate})")
+    return " ".join(parts)
 
 
 def one_line(msg: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from thv_registry.db.connect import server_message
 from thv_registry.db.roles import check_password as _check_password
 from thv_registry.db.roles import check_role as _check_role
 from thv_registry.db.roles import check_username as _check_username
@@ -168,7 +169,7 @@ def prime(
                 except psycopg.Error as exc:
                     raise ThvError(
                         f"prime-db failed at `{statement.sql}` on {result.target}: "
-                        f"{_server_message(exc)}. Nothing was changed (all statements run in one "
+                        f"{server_message(exc)}. Nothing was changed (all statements run in one "
                         "transaction).",
                         hint="Fix the cause and run the command again.",
                     ) from exc
@@ -339,21 +340,13 @@ def _changes(p: PrimePlan) -> str:
 def _denied(p: PrimePlan, statement: PrimeStatement, exc: Any) -> PrimeDenied:
     return PrimeDenied(
         f"prime-db could not {statement.purpose} on {p.target} (`{statement.sql}`): "
-        f"{_server_message(exc)}. The migration user {p.migration_user!r} needs "
+        f"{server_message(exc)}. The migration user {p.migration_user!r} needs "
         f"{statement.requires}. Nothing was changed (all statements run in one transaction).",
         hint="Ask a superuser or the objects' owner to grant that, or to run the planned "
         "statements themselves.",
         user=p.migration_user,
         grant=None,
     )
-
-
-def _server_message(exc: Any) -> str:
-    diag = exc.diag
-    text = diag.message_primary or str(exc).strip().splitlines()[0]
-    if diag.message_detail:
-        text += f" ({diag.message_detail})"
-    return f"{text} (SQLSTATE {diag.sqlstate})" if diag.sqlstate else text
 
 
 def _collect(warnings: list[str], diag: Any) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from thv_registry.db.connect import server_message
 from thv_registry.errors import MigrationFailed
-from thv_registry.migrations.engine.steps import StepRun, dirty_at, is_at, server_message
+from thv_registry.migrations.engine.steps import StepRun, dirty_at, is_at
 
 __all__ = ["DirtyProtocolStep"]
 

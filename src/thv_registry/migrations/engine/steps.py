@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from thv_registry.db.connect import server_message
 from thv_registry.errors import (
     ConnectionLost,
     MigrationFailed,
@@ -39,7 +40,6 @@ __all__ = [
     "StepSession",
     "StepRun",
     "prepare",
-    "server_message",
     "shown",
     "is_at",
     "dirty_at",
@@ -254,23 +254,6 @@ def is_at(version: int | None, *, still: bool = False) -> str:
 def dirty_at(version: int | None) -> str:
     """``dirty at version 3`` / ``dirty with no version``."""
     return "dirty with no version" if version is None else f"dirty at version {version}"
-
-
-def server_message(exc: Any) -> str:
-    """The server's error in one line: severity, message, detail, hint and SQLSTATE."""
-    diag = exc.diag
-    lines = str(exc).strip().splitlines()
-    primary = diag.message_primary or (lines[0] if lines else type(exc).__name__)
-    if not diag.severity and not diag.sqlstate:  # raised by libpq (e.g. the socket closed)
-        return primary
-    parts = [f"{diag.severity or 'ERROR'}: {primary}"]
-    if diag.message_detail:
-        parts.append(f"DETAIL: {diag.message_detail}")
-    if diag.message_hint:
-        parts.append(f"HINT: {diag.message_hint}")
-    if diag.sqlstate:
-        parts.append(f"(SQLSTATE {diag.sqlstate})")
-    return " ".join(parts)
 
 
 def current_user(conn: Conn) -> str | None:

@@ -19,8 +19,9 @@ import logging
 import time
 from typing import Any
 
+from thv_registry.db.connect import server_message
 from thv_registry.errors import TableLockTimeout
-from thv_registry.migrations.engine.steps import StepRun, is_at, server_message
+from thv_registry.migrations.engine.steps import StepRun, is_at
 
 __all__ = [
     "TransactionalStep",

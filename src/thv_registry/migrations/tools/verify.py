@@ -402,7 +402,7 @@ def _why(exc: Exception) -> str:
 def _message(exc: ThvError) -> str:
     """Where and why a step failed, without the engine's recovery advice (the scratch database
     is thrown away)."""
-    from thv_registry.migrations.engine.steps import server_message
+    from thv_registry.db.connect import server_message
 
     cause = exc.__cause__
     if isinstance(exc, MigrationFailed) and exc.location and cause is not None:
