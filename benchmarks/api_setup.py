@@ -129,8 +129,27 @@ def write_config(
 # --- the serve process -------------------------------------------------------------------------
 
 
+def _status_kb(pid: int, name: str) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(rf"^{name}:\s+(\d+) kB", text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+
+
 class RssSampler:
-    """The resident memory of a process, from ``/proc/PID/status``, every 50 ms."""
+    """The resident memory of a process and its children (``serve`` and its sync process), from
+    ``/proc/PID/status``, every 50 ms: the sum over the processes (for ``VmHWM``, the sum of
+    each one's peak: an upper bound of their peak together)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -140,12 +159,7 @@ class RssSampler:
         self._thread.start()
 
     def field_kb(self, name: str) -> int:
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return 0
-        found = re.search(rf"^{name}:\s+(\d+) kB", text, re.M)
-        return int(found.group(1)) if found else 0
+        return sum(_status_kb(pid, name) for pid in (self.pid, *_children(self.pid)))
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):

@@ -29,7 +29,8 @@ from serving import running, serve_config, server_json, write_registry
 from waiting import wait_until
 
 LIST = "/registry/default/v0.1/servers"
-APP = "thv-registry-api serve"
+APP = "thv-registry-api serve"  #: the serving pool's connections
+SYNC_APP = "thv-registry-api sync"  #: the sync process's (sync/process.py)
 
 
 def _conn(database: TestDatabase) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def test_sigterm_during_a_sync_leaves_the_source_consistent(
                 database.query(
                     "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND "
                     "state = 'active' AND datname = current_database() AND query ~* 'stage|COPY'",
-                    (APP,),
+                    (SYNC_APP,),
                 )
             )
 

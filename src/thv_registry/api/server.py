@@ -1,5 +1,8 @@
 """The serving process once the schema is migrated: pool, sync, two uvicorn listeners, drain.
 
+The sync runs in a child process (:mod:`thv_registry.sync.process`: its CPU work never takes
+the event loop's GIL); the reconciliation of the config's sources runs here first.
+
 Both listeners run in one event loop (``uvicorn.Server.serve`` twice). Signals are the caller's:
 it sets ``stop``; then both listeners stop accepting, in-flight requests get up to
 ``shutdown_timeout`` to finish, the sync is stopped, and the pool is closed. Uvicorn's own
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +35,9 @@ __all__ = ["Address", "ServeOptions", "bind", "serve"]
 
 log = logging.getLogger(__name__)
 
-SYNC_STOP_TIMEOUT_S = 10.0  #: a sync writes one transaction per source; a stop waits this long
+#: the sync process gets STOP_TIMEOUT_S (sync/process.py) to stop, then is killed; this is the
+#: bound on the whole of that
+SYNC_STOP_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) 
     """Pool, reconcile and sync, listeners; return once ``stop`` is set and all has drained."""
     from thv_registry.registry.store import Store
     from thv_registry.sync import SyncService
+    from thv_registry.sync.process import SyncProcess, WorkerSpec, log_levels
 
     database = settings.database
     sizing = PoolSizing.from_settings(
@@ -116,12 +123,21 @@ async def serve(settings: Settings, options: ServeOptions, stop: asyncio.Event) 
     try:
         metrics = Metrics()
         metrics.watch_pool(pool.get_stats)
-        sync = SyncService(
-            pool, settings, on_sync=metrics.on_sync, on_mismatch=metrics.on_config_mismatch
+        reconciled = SyncService(pool, settings, on_mismatch=metrics.on_config_mismatch)
+        await reconciled.reconcile()  # here: a conflict stops serve before it serves
+        spec = WorkerSpec(
+            settings=settings,
+            params=options.app_params,
+            holder=reconciled.holder,
+            deletions_held=reconciled.deletions_held,
+            parent_pid=os.getpid(),
+            log_levels=log_levels("", "thv_registry"),
         )
-        await sync.reconcile()
+        sync = SyncProcess(spec, on_sync=metrics.on_sync, on_mismatch=metrics.on_config_mismatch)
         stop_sync = asyncio.Event()
         sync_task = asyncio.create_task(sync.run(stop_sync), name="sync")
+        if not await sync.wait_ready():
+            log.warning("the sync process has not started yet; serving without waiting for it")
 
         store = Store(pool)
         apps = (

@@ -3,6 +3,8 @@
 Sizing follows the Go edition's keys: ``maxOpenConns`` is the most connections open at once
 (default ``max(4, cpus)``, like pgxpool), ``maxIdleConns`` the connections kept open while idle
 (pgxpool's MinConns), ``connMaxLifetime`` how long one connection lives before it is replaced.
+``serve``'s sync process has a pool of its own besides (``thv-registry-api sync`` in
+``pg_stat_activity``; at most 3 connections, see :mod:`thv_registry.sync.process`).
 The first connection is opened with :func:`thv_registry.db.connect.connect`, so a wrong host or
 password fails at start-up with the same explanation the migration commands give.
 """
@@ -49,19 +51,24 @@ class PoolSizing:
 
 
 async def open_pool(
-    params: ConnectionParams, sizing: PoolSizing, *, timeout_s: float = 30.0
+    params: ConnectionParams,
+    sizing: PoolSizing,
+    *,
+    timeout_s: float = 30.0,
+    application_name: str = APPLICATION_NAME,
 ) -> AsyncConnectionPool[Any]:
-    """Check that ``params`` can connect, then open the pool with its first connections."""
+    """Check that ``params`` can connect, then open the pool with its first connections (named
+    ``application_name`` in ``pg_stat_activity``)."""
     from psycopg_pool import AsyncConnectionPool
 
     from thv_registry.db.connect import connect
 
     def probe() -> None:
-        connect(params, application_name=APPLICATION_NAME).close()
+        connect(params, application_name=application_name).close()
 
     await asyncio.to_thread(probe)  # raises ConnectionFailed with the usual explanation
     kwargs: dict[str, Any] = dict(params.connect_kwargs())
-    kwargs["application_name"] = APPLICATION_NAME
+    kwargs["application_name"] = application_name
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         "",
         kwargs=kwargs,

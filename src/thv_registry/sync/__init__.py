@@ -94,17 +94,21 @@ class SyncService:
         on_sync: Callable[[str, str, float], None] | None = None,
         on_mismatch: Callable[[bool], None] | None = None,
         cache_dir: Path | None = None,
+        holder: str | None = None,
+        deletions_held: bool = False,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.on_sync = on_sync
         self.on_mismatch = on_mismatch  #: told on every heartbeat whether configs differ
-        self.holder = replicas.replica_id()  #: this replica's name (lease holder)
+        #: this replica's name (lease holder); the sync process of ``serve`` takes its parent's
+        self.holder = holder or replicas.replica_id()
         self.fingerprint = replicas.fingerprint(settings)
         server = settings.server
         self._poll, self._lease = server.sync_poll_interval, server.sync_lease
         self._backoff_max = server.sync_backoff_max
-        self._deletions_held = False  #: reconcile left sources another config names
+        #: reconcile left sources another config names (given: a reconcile made elsewhere)
+        self._deletions_held = deletions_held
         self._fetchers = Fetchers(cache_dir)
         self._sources: dict[str, SourceSpec] = {
             s.name: s for s in settings.sources if s.kind in SYNCED_KINDS
@@ -124,6 +128,11 @@ class SyncService:
         self._ids = done.ids
         self._deletions_held = bool(done.held)
         self._report(list(done.held))
+
+    @property
+    def deletions_held(self) -> bool:
+        """The last reconcile kept sources or registries that another replica's config names."""
+        return self._deletions_held
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync due sources every ``server.sync_poll_interval`` until ``stop`` is set; beat

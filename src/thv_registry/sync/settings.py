@@ -64,6 +64,10 @@ class ServerSpec(Protocol):
 class DatabaseSpec(Protocol):
     @property
     def max_meta_size(self) -> int: ...
+    @property
+    def max_open_conns(self) -> int | None: ...
+    @property
+    def conn_max_lifetime(self) -> timedelta | None: ...
 
 
 class SyncSettings(Protocol):
