@@ -5,12 +5,13 @@ removed from a registry and a registry's order changed by reconciliation) is fol
 very next request, sent as soon as the write is seen committed in the database (never through
 the API): it shows the new data, though the same requests were being answered from the cache
 just before (the hit counter in ``/metrics`` says so). Then the byte bound, the cached ETag's
-304, and the cache turned off.
+304, the one (gzip) form an entry keeps, and the cache turned off.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -185,9 +186,16 @@ def test_the_byte_bound_holds_and_the_cached_etag_answers_304(
     database: TestDatabase, tmp_path: Path
 ) -> None:
     """A walk of 30 one-server pages through a cache of 8,000 bytes: the cache never holds
-    more; a body over the bound is never stored; a hit's ETag is the miss's, and 304s."""
+    more; a body whose stored (gzip) form is over the bound is never stored; a hit's ETag is
+    the miss's, and 304s; a hit is gzip for a client that accepts it, plain for one that does
+    not."""
     names = [f"io.example/s{i:02d}" for i in range(30)]
-    file = write_registry(tmp_path / "r.json", [server_json(n, "1.0.0") for n in names])
+    servers = [server_json(n, "1.0.0") for n in names]
+    # 12,000 random characters: no gzip form of a page with this server fits in 8,000 bytes
+    servers[-1]["packages"][0]["environmentVariables"] = [
+        {"name": "NOISE", "default": secrets.token_urlsafe(9000)}
+    ]
+    file = write_registry(tmp_path / "r.json", servers)
     bound = 8000
     config = _config(
         tmp_path, database, {"local": file}, ["local"], {"responseCache": {"maxBytes": bound}}
@@ -209,7 +217,7 @@ def test_the_byte_bound_holds_and_the_cached_etag_answers_304(
         counts = _cache_counts(process)
         assert 0 < counts["entries"] < 30 and counts["bytes"] <= bound, counts
 
-        big = f"{LIST}?limit=100"  # about 10 KB: never stored
+        big = f"{LIST}?limit=100"  # about 22 KB, over 9 KB gzipped: never stored
         misses = _cache_counts(process)["miss"]
         assert _get(process.base, big).status_code == _get(process.base, big).status_code == 200
         assert _cache_counts(process)["miss"] == misses + 2
@@ -237,6 +245,32 @@ def test_the_byte_bound_holds_and_the_cached_etag_answers_304(
         assert zipped.headers["etag"] == plain.headers["etag"] == hit.headers["etag"]
         assert _cache_counts(process)["hit"] == hits + 3
         assert _cache_counts(process)["bytes"] <= bound
+
+
+def test_an_entry_holds_the_gzip_form_only(database: TestDatabase, tmp_path: Path) -> None:
+    """A page of 1 KiB or more is kept gzip-compressed only: the cache's bytes are fewer than
+    the plain body's; a client without gzip gets the same JSON and tag from that entry, and a
+    miss for such a client stores the same single form."""
+    names = [f"io.example/s{i:02d}" for i in range(30)]
+    file = write_registry(tmp_path / "r.json", [server_json(n, "1.0.0") for n in names])
+    config = _config(tmp_path, database, {"local": file}, ["local"])
+    identity = {"Accept-Encoding": "identity"}
+    with running(config, make_env(tmp_path), tmp_path) as process:
+        wait_until(lambda: len(_pairs(process.base, f"{LIST}?limit=100")) == 30, 30, "synced")
+        empty = _cache_counts(process)
+        page = f"{process.base}{LIST}?limit=50"
+        missed = httpx.get(page, headers=identity, timeout=10)  # a miss, for a plain client
+        stored = _cache_counts(process)
+        assert stored["entries"] == empty["entries"] + 1
+        assert "content-encoding" not in missed.headers
+        assert stored["bytes"] - empty["bytes"] < len(missed.content) / 2
+        hits = [httpx.get(page, headers=h, timeout=10) for h in (identity, {})]
+        assert hits[1].headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in hits[0].headers
+        assert missed.content == hits[0].content == hits[1].content
+        assert missed.headers["etag"] == hits[0].headers["etag"] == hits[1].headers["etag"]
+        after = _cache_counts(process)
+        assert after["hit"] == stored.get("hit", 0.0) + 2 and after["bytes"] == stored["bytes"]
 
 
 def test_max_bytes_0_turns_the_cache_off(database: TestDatabase, tmp_path: Path) -> None:

@@ -106,10 +106,20 @@ def test_pages_the_official_shape_and_detects_change_by_content(db: TestDatabase
             "/v0.1/servers?limit=100&cursor=100",
             "/v0.1/servers?limit=100&cursor=200",
         ]
-        # the same content in other bytes (keys reordered) is unchanged
-        up.items = [json.loads(json.dumps(i, sort_keys=True)) for i in reversed(up.items)]
-        up.items.reverse()
+        # other page boundaries, and a new updatedAt in _meta (not copied): unchanged
+        up.page_size = 30
+        for item in up.items:
+            item["_meta"][OFFICIAL]["updatedAt"] = "2026-01-01T00:00:00Z"
         assert sync(db, conf)[0].result == "unchanged"
+        assert up.page_requests()[-1] == "/v0.1/servers?limit=100&cursor=240"
+        # the same content in other bytes (keys reordered): compared version by version,
+        # nothing written; the next sync of those bytes is unchanged
+        up.items = [json.loads(json.dumps(i, sort_keys=True)) for i in up.items]
+        reordered = sync(db, conf, times=2)
+        assert [(o.result, o.changed, o.deleted) for o in reordered] == [
+            ("synced", 0, 0),
+            ("unchanged", 0, 0),
+        ]
         # one server deleted upstream, one gone, one changed
         up.items[0]["_meta"]["io.modelcontextprotocol.registry/official"]["status"] = "deleted"
         del up.items[1]

@@ -39,6 +39,8 @@ class Upstream:
     port: int = 0
     #: items answered to ``updated_since`` requests (None: all items, as a full list)
     changes: list[dict[str, Any]] | None = None
+    #: the most servers a page holds, whatever limit is asked (None: the limit asked)
+    page_size: int | None = None
 
     @property
     def base(self) -> str:
@@ -62,6 +64,7 @@ def _handler(up: Upstream, stop: threading.Event) -> type[BaseHTTPRequestHandler
                 return self._send(404, b'{"error": "not found"}')
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             limit = int(query.get("limit", "30"))
+            limit = min(limit, up.page_size) if up.page_size else limit
             start = int(query.get("cursor", "0"))
             items = up.items if "updated_since" not in query or up.changes is None else up.changes
             chunk = items[start : start + limit]

@@ -8,6 +8,14 @@ ETag it was stored with (``If-None-Match`` then answers 304 without computing an
 Otherwise the page is computed as before, its snapshot also reads the generation, and the body
 is stored under the generation *of that snapshot*. Error answers are never stored.
 
+One form per entry: a body of at least ``GZIP_MINIMUM`` bytes is kept gzip-compressed only (the
+form nearly every client asks for: httpx, Go's transport and browsers send
+``Accept-Encoding: gzip``), and decompressed for a client that does not accept gzip; a smaller
+body is kept as it is. JSON pages shrink 5 to 30 times, so the bound holds that many more pages:
+a walk of a whole registry (an ``api`` source syncing from this server every few minutes) fits
+where the plain bodies, kept beside their gzip forms, made a least-recently-used map evict each
+page just before the next walk asked for it again.
+
 Bounded: a least-recently-used map by total bytes (``server.responseCache.maxBytes``; ``0``
 turns it off), per process. Entries of older generations are never served again and age out.
 """
@@ -33,24 +41,25 @@ if TYPE_CHECKING:
 
 __all__ = ["ResponseCache", "ENTRY_OVERHEAD"]
 
-#: bytes counted per entry besides its bodies and its key's text (tag, objects, map slot)
+#: bytes counted per entry besides its body and its key's text (tag, objects, map slot)
 ENTRY_OVERHEAD = 512
+#: the stored gzip forms' level (the gzip layer's, Starlette's default, for the same bytes)
+GZIP_LEVEL = 9
 _ENCODER = msgspec.json.Encoder()
 
 
 class _Entry:
-    """A cached body, its tag, and its gzip form once a client that accepts it asked."""
+    """A cached body in its one stored form (``zipped``: gzip-compressed), and its tag."""
 
-    __slots__ = ("body", "tag", "gz", "key_size")
+    __slots__ = ("body", "zipped", "tag", "key_size")
 
-    def __init__(self, body: bytes, tag: str, key_size: int) -> None:
-        self.body, self.tag, self.key_size = body, tag, key_size
-        self.gz: bytes | None = None
+    def __init__(self, body: bytes, zipped: bool, tag: str, key_size: int) -> None:
+        self.body, self.zipped, self.tag, self.key_size = body, zipped, tag, key_size
 
     @property
     def cost(self) -> int:
         """What the entry holds, in bytes: a walk of tiny pages with long keys counts too."""
-        return len(self.body) + len(self.gz or b"") + self.key_size + ENTRY_OVERHEAD
+        return len(self.body) + self.key_size + ENTRY_OVERHEAD
 
 
 class ResponseCache:
@@ -61,7 +70,7 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self._metrics = metrics
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self.size = 0  #: bytes held (bodies, gzip forms, keys' text, ENTRY_OVERHEAD each)
+        self.size = 0  #: bytes held (stored bodies, keys' text, ENTRY_OVERHEAD each)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -76,39 +85,41 @@ class ResponseCache:
         """The 200 for ``key`` (route and normalized parameters) in ``registry``.
 
         ``compute`` reads the page through the store (its exceptions pass through, unstored).
-        A hit for a client that accepts gzip gets the entry's gzip form (made once, kept in the
-        entry); a miss is compressed by the gzip layer as any answer is.
+        A client that accepts gzip gets the gzip form of a body of ``GZIP_MINIMUM`` bytes or
+        more (a miss compresses it once, for the entry and this answer); any other gets the
+        plain body.
         """
         if self.max_bytes <= 0:
             return _response(_ENCODER.encode(await compute()), None)
         generation = await self._store.generation(registry)
         full_key = (registry, key, generation)
+        gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
         found = self._entries.get(full_key)
         if found is not None:
             self._entries.move_to_end(full_key)
             self._count("hit")
-            if len(found.body) < GZIP_MINIMUM or "gzip" not in request.headers.get(
-                "accept-encoding", ""
-            ):
+            if not found.zipped:
                 return _response(found.body, found.tag)
-            if found.gz is None:
-                found.gz = gzip.compress(found.body, compresslevel=9, mtime=0)
-                self.size += len(found.gz)
-                self._bound()
-            response = _response(found.gz, found.tag)
-            response.headers["content-encoding"] = "gzip"
-            response.headers["vary"] = "Accept-Encoding"
-            return response
+            if gzip_ok:
+                return _zipped_response(found.body, found.tag)
+            return _response(gzip.decompress(found.body), found.tag)
         self._count("miss")
         with probe(registry) as asked:
             body = _ENCODER.encode(await compute())
         tag = etag_of(body)
-        if asked.value is not None:  # the generation of the page's own snapshot
-            self._put((registry, key, asked.value), body, tag)
+        stored = asked.value is not None  # the generation of the page's own snapshot
+        zipped = None
+        if len(body) >= GZIP_MINIMUM and (gzip_ok or stored):
+            zipped = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        if stored:
+            form = body if zipped is None else zipped
+            self._put((registry, key, asked.value), form, zipped is not None, tag)
+        if gzip_ok and zipped is not None:
+            return _zipped_response(zipped, tag)
         return _response(body, tag)
 
-    def _put(self, full_key: Hashable, body: bytes, tag: str) -> None:
-        entry = _Entry(body, tag, len(repr(full_key)))
+    def _put(self, full_key: Hashable, body: bytes, zipped: bool, tag: str) -> None:
+        entry = _Entry(body, zipped, tag, len(repr(full_key)))
         if entry.cost > self.max_bytes:
             return
         old = self._entries.pop(full_key, None)
@@ -135,4 +146,12 @@ def _response(body: bytes, tag: str | None) -> Response:
     response = Response(body, media_type=JSON_TYPE)
     if tag is not None:
         response.headers["etag"] = tag
+    return response
+
+
+def _zipped_response(body: bytes, tag: str) -> Response:
+    """A gzip form, sent as it is (the gzip layer passes an encoded answer through)."""
+    response = _response(body, tag)
+    response.headers["content-encoding"] = "gzip"
+    response.headers["vary"] = "Accept-Encoding"
     return response

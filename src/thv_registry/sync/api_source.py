@@ -10,10 +10,16 @@ One httpx client serves the whole walk: TLS verified, at most :data:`MAX_REDIREC
 proxies from the environment.
 
 The pages become one upstream registry document (``{"data": {"servers": [...]}}``) that the
-sync validates like a file source's. Its hash is the sha256 of the canonical JSON (sorted keys)
-of every server and its status, so the same content served in other bytes (another key order,
-other page boundaries) is "unchanged". A version the upstream marks ``deleted`` is left out of
-a full fetch (the writer marks it deleted, as any version that left the source).
+sync validates like a file source's. Its hash is the sha256 of every server's JSON, exactly the
+bytes the upstream sent, each with its status, so other page boundaries and a changed
+``updatedAt``/``isLatest`` in ``_meta`` leave it "unchanged". The servers are not decoded for
+it: a no-change re-sync of a large upstream costs the walk and a hash, not a decode and
+re-encode of every server. An upstream that sends the same content in other bytes (another key
+order, other spacing) makes the sync go on to validate and compare each version's canonical
+hash, which writes nothing for unchanged versions: a slower sync, never a wrong one. Real
+upstreams encode deterministically (ours does, and so does the official registry). A version
+the upstream marks ``deleted`` is left out of a full fetch (the writer marks it deleted, as any
+version that left the source).
 
 Incremental fetches (``since``): ``updated_since`` with ``include_deleted=true`` brings only what
 changed; the result says so (``removed``: the versions the upstream deleted, never None), and
@@ -61,9 +67,13 @@ class ApiSpec(Protocol):
     def full_resync_interval(self) -> timedelta | None: ...
 
 
+class _Meta(msgspec.Struct):
+    official: Any = msgspec.field(default=None, name=_OFFICIAL)  #: decoded; other keys skipped
+
+
 class _Item(msgspec.Struct):
     server: msgspec.Raw
-    meta: dict[str, Any] | None = msgspec.field(default=None, name="_meta")
+    meta: _Meta | None = msgspec.field(default=None, name="_meta")
 
 
 class _Metadata(msgspec.Struct):
@@ -73,6 +83,18 @@ class _Metadata(msgspec.Struct):
 class _Page(msgspec.Struct):
     servers: list[_Item]
     metadata: _Metadata
+
+
+class _Named(msgspec.Struct):
+    """What a deleted server tells (incremental fetches): its name and version, if any."""
+
+    name: Any = None
+    version: Any = None
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+_NAMED = msgspec.json.Decoder(_Named)
+_STATUS_LINES: dict[str, bytes] = {}  #: ``status`` -> the bytes hashed after each server
 
 
 @dataclass(frozen=True)
@@ -160,11 +182,11 @@ async def fetch(
             starts.append(len(raws))
             for position, item in enumerate(page.servers):
                 status = _status(item)
-                canonical, name, version = _canonical(item.server, status)
-                digest.update(canonical)
+                digest.update(item.server)
+                digest.update(_status_line(status))
                 if status == "deleted":
-                    if since is not None and name is not None and version is not None:
-                        removed.add((name, version))
+                    if since is not None:
+                        removed.update(_named(item.server))
                     continue
                 raws.append(item.server)
                 positions.append(position)
@@ -211,7 +233,7 @@ class _Walker:
     async def page(self, number: int, params: dict[str, str]) -> _Page:
         body = await self._get(number, params)
         try:
-            return msgspec.json.decode(body, type=_Page)
+            return _PAGE.decode(body)
         except msgspec.ValidationError as e:
             reason = str(e).replace("$.", "", 1).replace("`$`", "the response")
             raise self.failed(number, f"not a v0.1 server list ({reason})") from None
@@ -258,22 +280,28 @@ def _too_large(cap: int) -> str:
 
 
 def _status(item: _Item) -> str:
-    official = (item.meta or {}).get(_OFFICIAL)
+    official = item.meta.official if item.meta is not None else None
     if isinstance(official, dict) and isinstance(official.get("status"), str):
         return str(official["status"]).lower()
     return "active"
 
 
-def _canonical(raw: msgspec.Raw, status: str) -> tuple[bytes, str | None, str | None]:
-    """The server's canonical JSON with its status (for the hash), its name and version."""
+def _status_line(status: str) -> bytes:
+    """What is hashed after a server's bytes: its status, framed so no two items run together."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = b"\n" + msgspec.json.encode(status) + b"\n"
+        if len(_STATUS_LINES) < 16:  # the known statuses, and a few an upstream might invent
+            _STATUS_LINES[status] = line
+    return line
+
+
+def _named(raw: msgspec.Raw) -> list[tuple[str, str]]:
+    """A deleted server's (name, version), or nothing when it does not say them."""
     try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return bytes(raw), None, None
-    name = value.get("name") if isinstance(value, dict) else None
-    version = value.get("version") if isinstance(value, dict) else None
-    return (
-        msgspec.json.encode([value, status], order="sorted") + b"\n",
-        name if isinstance(name, str) else None,
-        version if isinstance(version, str) else None,
-    )
+        named = _NAMED.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return []
+    if isinstance(named.name, str) and isinstance(named.version, str):
+        return [(named.name, named.version)]
+    return []
