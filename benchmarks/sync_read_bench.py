@@ -133,6 +133,43 @@ class Phase:
         return [ms for _, path, ms in self.timeline if want in path]
 
 
+class SyncTrace:
+    """Every 20 ms, what the sync process's backend runs (``pg_stat_activity``): to tell which
+    step of a sync the slow reads overlapped (``--trace``)."""
+
+    def __init__(self, conninfo: str) -> None:
+        import threading
+
+        self.samples: list[tuple[float, str]] = []
+        self._conninfo = conninfo
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            while not self._stop.wait(0.02):
+                rows = conn.execute(
+                    "SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 60)"
+                    " FROM pg_stat_activity WHERE application_name = 'thv-registry-api sync'"
+                    " AND state <> 'idle' AND datname = current_database()"
+                ).fetchall()
+                what = "; ".join(f"{st}: {q}" for st, q in rows) or "(no statement)"
+                self.samples.append((time.time(), what))
+
+    def at(self, when: float) -> str:
+        import bisect
+
+        i = bisect.bisect_right([t for t, _ in self.samples], when) - 1
+        return self.samples[i][1] if i >= 0 else "(before the trace)"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 async def _during(
     base: str,
     paths: Sequence[str],
@@ -206,12 +243,21 @@ def run(db: Database, opts: argparse.Namespace, work: Path, log: Any) -> str:
             write_registry(other_file, n, v, "other", changed)
             swap = (Path(f"{other_file}.tmp"), other_file)
             serve.rss.reset()
+            trace = SyncTrace(conninfo) if opts.trace else None
             phase, attempt = asyncio.run(
                 _during(serve.base, paths, opts.rate, conninfo, swap, opts.timeout)
             )
             phase.label = label
             phases.append(phase)
             attempts.append(attempt)
+            if trace is not None:
+                trace.stop()
+                slow = sorted(phase.timeline, key=lambda x: -x[2])[
+                    : max(5, len(phase.timeline) // 50)
+                ]
+                for t, path, ms in sorted(slow):
+                    log(f"  slow read at +{t - attempt.started:.2f} s, {ms:.0f} ms ({path[-40:]}):"
+                        f" sync backend: {trace.at(t)}")  # fmt: skip
             for second in range(int(phase.seconds) + 1):  # where in the sync reads waited
                 at = [ms for t, _, ms in phase.timeline if int(t - attempt.started) == second]
                 if at:
@@ -289,6 +335,7 @@ def main() -> int:
     parser.add_argument("--url", help="PostgreSQL admin URL (default: local, else private)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
+    parser.add_argument("--trace", action="store_true", help="log what the sync ran at slow reads")
     opts = parser.parse_args()
     if opts.quick:
         opts.servers, opts.rate, opts.idle, opts.warm, opts.pages = 60, 40.0, 2.0, 0.5, 2
