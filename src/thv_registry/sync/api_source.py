@@ -7,7 +7,9 @@ accepted. A fetch first checks that ``GET {endpoint}/v0.1/servers?limit=1`` answ
 is given, within the source's caps (``maxPages``, ``maxServers``, ``maxResponseBytes`` per
 response) and its ``timeout`` per request (a whole request, however slowly its bytes drip).
 One httpx client serves the whole walk: TLS verified, at most :data:`MAX_REDIRECTS` redirects,
-proxies from the environment.
+proxies from the environment. Its TLS context (the CA bundle, ``SSL_CERT_FILE`` or
+``SSL_CERT_DIR`` when set) is made once per process, not per fetch (loading the bundle costs
+about 25 ms).
 
 The pages become one upstream registry document (``{"data": {"servers": [...]}}``) that the
 sync validates like a file source's. Its hash is the sha256 of every server's JSON, exactly the
@@ -32,6 +34,8 @@ import asyncio
 import bisect
 import datetime
 import hashlib
+import os
+import ssl
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -95,6 +99,7 @@ class _Named(msgspec.Struct):
 _PAGE = msgspec.json.Decoder(_Page)
 _NAMED = msgspec.json.Decoder(_Named)
 _STATUS_LINES: dict[str, bytes] = {}  #: ``status`` -> the bytes hashed after each server
+_TLS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}  #: see :func:`_tls`
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ async def fetch(
     started = datetime.datetime.now(datetime.UTC)
     seconds = spec.timeout.total_seconds()
     async with httpx.AsyncClient(
-        timeout=seconds, follow_redirects=True, max_redirects=MAX_REDIRECTS, verify=True
+        timeout=seconds, follow_redirects=True, max_redirects=MAX_REDIRECTS, verify=_tls()
     ) as client:
         walker = _Walker(source, url, spec, client)
         probe = await walker.page(0, {"limit": "1"})
@@ -273,6 +278,17 @@ class _Walker:
         except httpx.HTTPError as e:
             raise self.failed(number, f"{type(e).__name__}: {e}") from None
         return b"".join(chunks)
+
+
+def _tls() -> ssl.SSLContext:
+    """httpx's verifying TLS context, made once per CA setting of the environment."""
+    import httpx
+
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _TLS.get(where)
+    if context is None:
+        context = _TLS[where] = httpx.create_ssl_context(verify=True, trust_env=True)
+    return context
 
 
 def _too_large(cap: int) -> str:
