@@ -16,8 +16,18 @@ a walk of a whole registry (an ``api`` source syncing from this server every few
 where the plain bodies, kept beside their gzip forms, made a least-recently-used map evict each
 page just before the next walk asked for it again.
 
-Bounded: a least-recently-used map by total bytes (``server.responseCache.maxBytes``; ``0``
-turns it off), per process. Entries of older generations are never served again and age out.
+Bounded by total bytes (``server.responseCache.maxBytes``; ``0`` turns it off), per process,
+counting the bodies, their keys, a fixed overhead per entry and the frequency sketch below.
+Entries are kept in least-recently-used order, but a new body that needs room is admitted only
+if it was asked for more often lately than each entry it would push out (TinyLFU's rule: a
+count-min sketch of every lookup, by registry, route and parameters, halved now and then so that
+old popularity fades). So a walk larger than the cache, repeated (an ``api`` source syncing from
+this server), keeps the pages it holds and gets those as hits on every later walk, where a plain
+least-recently-used map evicted each page just before the next walk asked for it again; and a
+crawler's single pass never pushes out what clients keep asking for. An entry of a generation
+older than the one its registry's last request read is pushed out without that comparison: it
+will never be served again. Neither rule touches freshness: a body is served only under the
+generation it was computed from.
 """
 
 from __future__ import annotations
@@ -46,6 +56,50 @@ ENTRY_OVERHEAD = 512
 #: the stored gzip forms' level (the gzip layer's, Starlette's default, for the same bytes)
 GZIP_LEVEL = 9
 _ENCODER = msgspec.json.Encoder()
+_HALVE = bytes(i >> 1 for i in range(256))  #: ``bytes.translate`` table: every counter / 2
+
+
+class _Frequencies:
+    """How often each key was looked up lately, approximately: a count-min sketch.
+
+    ``width`` one-byte counters (a power of two, at most 2**16); a key counts in the four that
+    four 16-bit slices of its hash pick, and its estimate is the least of the four (never less
+    than the true count). After ``10 * width`` lookups every counter is halved.
+    """
+
+    __slots__ = ("table", "mask", "counted")
+
+    def __init__(self, width: int) -> None:
+        self.table = bytearray(width)
+        self.mask = width - 1
+        self.counted = 0
+
+    def _slots(self, key: Hashable) -> tuple[int, int, int, int]:
+        h, m = hash(key), self.mask
+        return h & m, (h >> 16) & m, (h >> 32) & m, (h >> 48) & m
+
+    def add(self, key: Hashable) -> int:
+        """Count a lookup of ``key``; its estimate, this one included."""
+        table = self.table
+        slots = self._slots(key)
+        for slot in slots:
+            if table[slot] < 255:
+                table[slot] += 1
+        self.counted += 1
+        if self.counted >= 10 * len(table):
+            self.table = bytearray(table.translate(_HALVE))
+            self.counted //= 2
+        return min(self.table[slot] for slot in slots)
+
+    def estimate(self, key: Hashable) -> int:
+        table = self.table
+        return min(table[slot] for slot in self._slots(key))
+
+
+def _sketch_width(max_bytes: int) -> int:
+    """A counter for each entry the bound could hold (1,024 to 65,536 counters)."""
+    wanted = max(1024, min(1 << 16, max_bytes // ENTRY_OVERHEAD))
+    return 1 << (wanted - 1).bit_length()
 
 
 class _Entry:
@@ -69,8 +123,12 @@ class ResponseCache:
         self._store = store
         self.max_bytes = max_bytes
         self._metrics = metrics
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self.size = 0  #: bytes held (stored bodies, keys' text, ENTRY_OVERHEAD each)
+        self._entries: OrderedDict[tuple[str, Hashable, str], _Entry] = OrderedDict()
+        self._frequencies = _Frequencies(_sketch_width(max_bytes))
+        #: each registry that has entries: the generation its latest request read
+        self._current: dict[str, str] = {}
+        #: bytes held (stored bodies, keys' text, ENTRY_OVERHEAD each, the sketch's counters)
+        self.size = len(self._frequencies.table) if max_bytes > 0 else 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -92,7 +150,10 @@ class ResponseCache:
         if self.max_bytes <= 0:
             return _response(_ENCODER.encode(await compute()), None)
         generation = await self._store.generation(registry)
+        if registry in self._current:
+            self._current[registry] = generation
         full_key = (registry, key, generation)
+        asked_for = self._frequencies.add((registry, key))
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
         found = self._entries.get(full_key)
         if found is not None:
@@ -107,33 +168,56 @@ class ResponseCache:
         with probe(registry) as asked:
             body = _ENCODER.encode(await compute())
         tag = etag_of(body)
-        stored = asked.value is not None  # the generation of the page's own snapshot
+        snapshot = asked.value  # the generation of the page's own snapshot
         zipped = None
-        if len(body) >= GZIP_MINIMUM and (gzip_ok or stored):
+        if len(body) >= GZIP_MINIMUM and (gzip_ok or snapshot is not None):
             zipped = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-        if stored:
+        if snapshot is not None:
             form = body if zipped is None else zipped
-            self._put((registry, key, asked.value), form, zipped is not None, tag)
+            self._put((registry, key, snapshot), form, zipped is not None, tag, asked_for)
         if gzip_ok and zipped is not None:
             return _zipped_response(zipped, tag)
         return _response(body, tag)
 
-    def _put(self, full_key: Hashable, body: bytes, zipped: bool, tag: str) -> None:
+    def _put(
+        self, full_key: tuple[str, Hashable, str], body: bytes, zipped: bool, tag: str, asked: int
+    ) -> None:
+        """Store the entry if it fits the bound and wins its room (``asked``: its estimate)."""
         entry = _Entry(body, zipped, tag, len(repr(full_key)))
-        if entry.cost > self.max_bytes:
+        if entry.cost > self.max_bytes - len(self._frequencies.table):
             return
-        old = self._entries.pop(full_key, None)
-        if old is not None:
-            self.size -= old.cost
+        old = self._entries.get(full_key)
+        if old is not None:  # two misses computed it at once: the same body
+            return
+        victims = self._victims(self.size + entry.cost - self.max_bytes, asked)
+        if victims is None:
+            self._sized()
+            return
+        for victim in victims:
+            self.size -= self._entries.pop(victim).cost
         self._entries[full_key] = entry
         self.size += entry.cost
-        self._bound()
+        self._current.setdefault(full_key[0], full_key[2])
+        self._sized()
 
-    def _bound(self) -> None:
-        """Drop the least recently used entries until the bound holds."""
-        while self.size > self.max_bytes:
-            _, dropped = self._entries.popitem(last=False)
-            self.size -= dropped.cost
+    def _victims(self, need: int, asked: int) -> list[tuple[str, Hashable, str]] | None:
+        """The least recently used entries that free ``need`` bytes, or None when one of them
+        was asked for at least ``asked`` times lately and is of its registry's current
+        generation (the new entry is then not stored)."""
+        victims: list[tuple[str, Hashable, str]] = []
+        freed = 0
+        for victim, held in self._entries.items():  # least recently used first
+            if freed >= need:
+                break
+            registry, key, generation = victim
+            current = self._current.get(registry, generation) == generation
+            if current and self._frequencies.estimate((registry, key)) >= asked:
+                return None
+            victims.append(victim)
+            freed += held.cost
+        return victims
+
+    def _sized(self) -> None:
         if self._metrics is not None:
             self._metrics.on_cache_size(self.size, len(self._entries))
 
