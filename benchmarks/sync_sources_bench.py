@@ -6,7 +6,8 @@ git: first sync (shallow fetch into an empty cache, validate, write), no-change 
 (fetch finds the commit in the cache; same bytes), and a re-sync after a pushed commit that
 changes 1% of the servers.
 api: first sync (the v0.1 check, then every page at limit=100), no-change re-syncs with full
-fetches (every page again; content hash equal, nothing written), and no-change re-syncs with
+fetches (every page again, from the upstream's response cache at its default size; content hash
+equal, nothing written; the cache's hits and misses are printed), and no-change re-syncs with
 ``fullResyncInterval`` set (incremental: one ``updated_since`` page that is empty; the
 look-back margin is set to 0 for this, as the upstream was written seconds before).
 """
@@ -112,7 +113,12 @@ async def run_api(
         full = ApiSourceSettings(endpoint=endpoint, timeout=timedelta(seconds=30))
         timed = await _steps(pool, _settings(api=full), lines)
         first = await timed("first sync (full fetch)")
+        before = upstream.cache_counts()
         same = [await timed("no-change re-sync, full fetch") for _ in range(repeat)]
+        after = upstream.cache_counts()
+        hits, misses = (after.get(k, 0.0) - before.get(k, 0.0) for k in ("hit", "miss"))
+        lines.append(f"  the upstream's response cache over those re-syncs: {hits:.0f} hits, "
+                     f"{misses:.0f} misses")  # fmt: skip
         incremental = ApiSourceSettings(
             endpoint=endpoint,
             timeout=timedelta(seconds=30),
