@@ -4,7 +4,8 @@ A cache smaller than a walk of one-server pages: a repeated walk (what an ``api`
 from this server does) keeps getting the pages the cache holds as hits, where a plain
 least-recently-used map would have evicted each just before the walk came back to it; a single
 pass does not push out a page that clients keep asking for; and after a sync the new
-generation's pages take the old ones' places.
+generation's pages take the old ones' places. Then the frequency sketch alone (no database):
+its size within any bound, its estimates, its halving.
 """
 
 from __future__ import annotations
@@ -96,3 +97,27 @@ def test_a_single_pass_keeps_what_clients_keep_asking_for(
         before = _cache_counts(process)["hit"]
         assert httpx.get(hot, timeout=10).status_code == 200
         assert _cache_counts(process)["hit"] == before + 1
+
+
+def test_the_sketch_fits_any_bound_and_fades() -> None:
+    """The sketch's counters (counted in the bound) never take more than a quarter of it; an
+    estimate is never below the true count; after ``10 * width`` lookups they are halved."""
+    from thv_registry.api.cache import _Frequencies, _sketch_width
+
+    for bound in (1, 7, 100, 1000, 8000, 600_000, 32 * 2**20, 2**40):
+        width = _sketch_width(bound)
+        assert width & (width - 1) == 0 and (width == 1 or width <= bound // 4), (bound, width)
+    sketch = _Frequencies(1024)
+    keys = [("default", ("servers", i)) for i in range(200)]
+    for i, key in enumerate(keys):
+        for _ in range(i % 5 + 1):
+            sketch.add(key)
+    assert all(sketch.estimate(key) >= i % 5 + 1 for i, key in enumerate(keys))
+    hot = ("default", "hot")
+    while sketch.counted < 10 * 1024 - 1:
+        sketch.add(hot)
+    assert sketch.estimate(hot) == 255  # saturated
+    before = sum(sketch.table)
+    sketch.add(("default", "cold"))  # the 10,240th lookup: every counter halved
+    assert sketch.counted == 10 * 1024 // 2
+    assert sketch.estimate(hot) == 127 and sum(sketch.table) <= before // 2 + 4

@@ -95,9 +95,13 @@ class _Frequencies:
 
 
 def _sketch_width(max_bytes: int) -> int:
-    """A counter for each entry the bound could hold (1,024 to 65,536 counters)."""
-    wanted = max(1024, min(1 << 16, max_bytes // ENTRY_OVERHEAD))
-    return 1 << (wanted - 1).bit_length()
+    """About a counter for each entry the bound could hold: 1,024 to 65,536 counters, a power
+    of two, and never more than a quarter of the bound (which counts them)."""
+    width = 1 << max(0, (max_bytes // ENTRY_OVERHEAD - 1).bit_length())
+    width = max(1024, min(1 << 16, width))
+    while width > 1 and width > max_bytes // 4:
+        width //= 2
+    return width
 
 
 class _Entry:
