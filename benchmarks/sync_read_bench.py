@@ -2,19 +2,24 @@
 the same serve idle. Target: p99 during a sync at most 2x the idle p99.
 
 One ``serve`` (uvicorn, uvloop; the response cache off by default, so every read reaches the
-database) with two file sources on one fresh database: ``idle`` (N servers x V versions,
-registry ``default``, synced at start-up and then left alone) and ``bench`` (registry ``other``,
-polled every second; it first holds one server). The reads are list ``limit=30`` (20 pages in
-turn) and get-latest (200 servers in turn) of registry ``default``, alternating, from
-``api_load.open_loop`` at a fixed modest rate (latency from each request's scheduled time).
+database; the sync in its own process) with file sources on one fresh database: ``idle`` (N
+servers x V versions, registry ``default``, synced at start-up and then left alone) and
+``bench1`` .. ``benchR`` (registry ``other``, polled every second; each first holds one server).
+The reads are list ``limit=30`` (20 pages in turn) and get-latest (200 servers in turn) of
+registry ``default``, alternating, from ``api_load.open_loop`` at a fixed modest rate (latency
+from each request's scheduled time).
 
-Phases, each latency classed by its scheduled time: idle; the first sync of N other servers
-(the ``bench`` file replaced by N x V servers of other names while the load runs); a changed
-re-sync (1% of those servers changed, one new version each). A sync's window is its attempt
-in ``sync_attempt`` (started_at .. ended_at, PostgreSQL's clock on this machine).
+R rounds (``--rounds``, default 3), each: idle reads; the first sync of ``bench{r}`` (its file
+replaced by N x V servers of other names while the load runs); a changed re-sync of it (1% of
+those servers changed, one new version each). Each phase pools its rounds' reads, so the noise
+of a shared machine hits idle and syncs alike. A sync's window is its attempt in
+``sync_attempt`` (started_at .. ended_at, PostgreSQL's clock on this machine); each latency is
+classed by its scheduled time. ``--trace`` logs the slowest reads of each sync with what the
+sync's backend ran then.
 
-Run: ``python benchmarks/sync_read_bench.py [--servers N] [--rate R] [--url URL] [--out FILE]
-[--cache-bytes B] [--quick]``; the table replaces its own section of ``results.md``.
+Run: ``python benchmarks/sync_read_bench.py [--servers N] [--rate R] [--rounds R] [--url URL]
+[--out FILE] [--cache-bytes B] [--trace] [--quick]``; the table replaces its own section of
+``results.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +61,9 @@ def write_registry(path: Path, servers: int, versions: int, prefix: str, changed
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def write_config(path: Path, database: dict[str, Any], idle: Path, other: Path, cache: int) -> Path:
+def write_config(
+    path: Path, database: dict[str, Any], idle: Path, others: Sequence[Path], cache: int
+) -> Path:
     import yaml
 
     doc = {
@@ -64,11 +71,14 @@ def write_config(path: Path, database: dict[str, Any], idle: Path, other: Path, 
         "auth": {"mode": "anonymous"},
         "sources": [
             {"name": "idle", "file": {"path": str(idle)}, "syncPolicy": {"interval": "24h"}},
-            {"name": "bench", "file": {"path": str(other)}, "syncPolicy": {"interval": "1s"}},
+            *(
+                {"name": f"bench{r}", "file": {"path": str(f)}, "syncPolicy": {"interval": "1s"}}
+                for r, f in enumerate(others, 1)
+            ),
         ],
         "registries": [
             {"name": "default", "sources": ["idle"]},
-            {"name": "other", "sources": ["bench"]},
+            {"name": "other", "sources": [f"bench{r}" for r in range(1, len(others) + 1)]},
         ],
         "server": {
             "address": "127.0.0.1:0",
@@ -128,6 +138,16 @@ class Phase:
     errors: int = 0
     overloaded: bool = False
 
+    rounds: list[float] = field(default_factory=list)  #: each round's p99 of all reads, ms
+
+    def add(self, other: Phase) -> None:
+        """Pool another round's reads into this phase."""
+        self.timeline += other.timeline
+        self.seconds += other.seconds
+        self.errors += other.errors
+        self.overloaded = self.overloaded or other.overloaded
+        self.rounds.append(api_load.percentile(other.latencies("all"), 0.99))
+
     def latencies(self, kind: str) -> list[float]:
         want = {"list": "/servers?", "get": "/versions/latest", "all": ""}[kind]
         return [ms for _, path, ms in self.timeline if want in path]
@@ -177,8 +197,9 @@ async def _during(
     conninfo: str,
     swap: tuple[Path, Path],
     timeout: float,
+    source: str,
 ) -> tuple[Phase, Attempt]:
-    """The load runs; after 1 s the ``bench`` file is replaced; the load stops 0.5 s after the
+    """The load runs; after 1 s the file of ``source`` is replaced; the load stops 0.5 s after the
     sync ended; the requests scheduled inside the sync's window are the phase."""
     stop = asyncio.Event()
     timeline: list[tuple[float, str, float]] = []
@@ -190,7 +211,7 @@ async def _during(
     os.replace(*swap)
     try:
         attempt = await asyncio.to_thread(
-            wait_attempt, conninfo, "bench", since - 0.5, "synced", timeout
+            wait_attempt, conninfo, source, since - 0.5, "synced", timeout
         )
         await asyncio.sleep(0.5)
     finally:
@@ -209,14 +230,20 @@ def run(db: Database, opts: argparse.Namespace, work: Path, log: Any) -> str:
     name, block = create_database(db.admin)
     conninfo = psycopg.conninfo.make_conninfo(db.admin, dbname=name)
     n, v = opts.servers, opts.versions
-    idle_file, other_file = work / "idle.json", work / "other.json"
+    idle_file = work / "idle.json"
+    others = [work / f"other{r}.json" for r in range(1, opts.rounds + 1)]
     write_registry(idle_file, n, v, "bench")
     os.replace(f"{idle_file}.tmp", idle_file)
-    write_registry(other_file, 1, v, "other")
-    os.replace(f"{other_file}.tmp", other_file)
-    config = write_config(work / "config.yaml", block, idle_file, other_file, opts.cache_bytes)
-    phases: list[Phase] = []
-    attempts: list[Attempt] = []
+    for r, other in enumerate(others, 1):
+        write_registry(other, 1, v, f"other{r}")
+        os.replace(f"{other}.tmp", other)
+    config = write_config(work / "config.yaml", block, idle_file, others, opts.cache_bytes)
+    labels = (
+        "idle",
+        f"first sync of {n:,} other servers",
+        "changed re-sync (1% of them changed, +1 version each)",
+    )
+    phases = [Phase(label, [], 0.0) for label in labels]
     started = time.time()
     serve = Serve(config, work, "read")
     try:
@@ -228,48 +255,43 @@ def run(db: Database, opts: argparse.Namespace, work: Path, log: Any) -> str:
         get_p, _ = get_paths(serve.base, names[:200])
         paths = [p for i, get in enumerate(get_p) for p in (list_p[i % len(list_p)], get)]
         asyncio.run(api_load.open_loop(serve.base, paths, rate=opts.rate, seconds=opts.warm))
-        timeline: list[tuple[float, str, float]] = []
-        idle = asyncio.run(
-            api_load.open_loop(
-                serve.base, paths, rate=opts.rate, seconds=opts.idle, timeline=timeline
+        for r, other in enumerate(others, 1):  # rounds: idle, first sync, changed re-sync
+            timeline: list[tuple[float, str, float]] = []
+            idle = asyncio.run(
+                api_load.open_loop(
+                    serve.base, paths, rate=opts.rate, seconds=opts.idle, timeline=timeline
+                )
             )
-        )
-        phases.append(Phase("idle", timeline, idle.seconds, idle.errors, idle.overloaded))
-        log(f"idle: p99 {idle.p99_ms} ms")
-        for label, changed in (
-            (f"first sync of {n:,} other servers", 0),
-            ("changed re-sync (1% of them changed, +1 version each)", 100),
-        ):
-            write_registry(other_file, n, v, "other", changed)
-            swap = (Path(f"{other_file}.tmp"), other_file)
-            serve.rss.reset()
-            trace = SyncTrace(conninfo) if opts.trace else None
-            phase, attempt = asyncio.run(
-                _during(serve.base, paths, opts.rate, conninfo, swap, opts.timeout)
-            )
-            phase.label = label
-            phases.append(phase)
-            attempts.append(attempt)
-            if trace is not None:
-                trace.stop()
-                slow = sorted(phase.timeline, key=lambda x: -x[2])[
-                    : max(5, len(phase.timeline) // 50)
-                ]
-                for t, path, ms in sorted(slow):
-                    log(f"  slow read at +{t - attempt.started:.2f} s, {ms:.0f} ms ({path[-40:]}):"
-                        f" sync backend: {trace.at(t)}")  # fmt: skip
-            for second in range(int(phase.seconds) + 1):  # where in the sync reads waited
-                at = [ms for t, _, ms in phase.timeline if int(t - attempt.started) == second]
-                if at:
-                    log(f"  second {second}: {len(at)} reads, p50 "
-                        f"{api_load.percentile(at, 0.5):.0f} ms, max {max(at):.0f} ms")  # fmt: skip
-            log(f"{label}: {phase.seconds:.2f} s, p99 "
-                f"{api_load.percentile(phase.latencies('all'), 0.99):.1f} ms, "
-                f"RSS peak {serve.rss.peak_kb / 1024:.0f} MB")  # fmt: skip
+            phases[0].add(Phase("", timeline, idle.seconds, idle.errors, idle.overloaded))
+            log(f"round {r}: idle p99 {idle.p99_ms:.1f} ms")
+            for phase, changed in ((phases[1], 0), (phases[2], 100)):
+                write_registry(other, n, v, f"other{r}", changed)
+                swap = (Path(f"{other}.tmp"), other)
+                serve.rss.reset()
+                trace = SyncTrace(conninfo) if opts.trace else None
+                during, attempt = asyncio.run(
+                    _during(serve.base, paths, opts.rate, conninfo, swap, opts.timeout,
+                            f"bench{r}")
+                )  # fmt: skip
+                phase.add(during)
+                if trace is not None:
+                    trace.stop()
+                    _log_slow(log, during, attempt, trace)
+                log(f"round {r}: {phase.label}: {during.seconds:.2f} s, p99 "
+                    f"{api_load.percentile(during.latencies('all'), 0.99):.1f} ms, "
+                    f"RSS peak {serve.rss.peak_kb / 1024:.0f} MB")  # fmt: skip
     finally:
         serve.stop()
         drop_database(db.admin, name)
     return render(phases, opts, db)
+
+
+def _log_slow(log: Any, phase: Phase, attempt: Attempt, trace: SyncTrace) -> None:
+    """The slowest 2% of the reads of a sync and what the sync's backend ran at their time."""
+    slow = sorted(phase.timeline, key=lambda x: -x[2])[: max(5, len(phase.timeline) // 50)]
+    for t, path, ms in sorted(slow):
+        log(f"  slow read at +{t - attempt.started:.2f} s, {ms:.0f} ms ({path[-40:]}):"
+            f" sync backend: {trace.at(t)}")  # fmt: skip
 
 
 def render(phases: list[Phase], opts: argparse.Namespace, db: Database) -> str:
@@ -279,9 +301,12 @@ def render(phases: list[Phase], opts: argparse.Namespace, db: Database) -> str:
         f"## Read latency during a sync ({stamp})",
         "",
         f"One `serve` (response cache {'off' if not opts.cache_bytes else f'{opts.cache_bytes} B'}"
-        f"), two file sources on one fresh database ({db.which}): reads of registry `default` "
+        f"), file sources on one fresh database ({db.which}): reads of registry `default` "
         f"({opts.servers:,} servers x {opts.versions}) while the same serve syncs another "
-        f"{opts.servers:,}-server source. Reads: list `limit=30` ({opts.pages} pages) and "
+        f"{opts.servers:,}-server source. {opts.rounds} rounds, each: {opts.idle:g} s idle, the "
+        "first sync of a source of its own, a changed re-sync of it; each phase pools its "
+        "rounds' reads (drift hits idle and syncs alike). Reads: list `limit=30` "
+        f"({opts.pages} pages) and "
         f"get-latest (200 servers) alternating, open loop at {opts.rate:g} requests/s, latency "
         "from each request's scheduled time; during a sync: the requests scheduled inside its "
         f"attempt (`sync_attempt`). 2 cores shared by everything; load average {load:.1f} at the "
@@ -306,6 +331,11 @@ def render(phases: list[Phase], opts: argparse.Namespace, db: Database) -> str:
                 f"{p50:.1f} ms | {p99:.1f} ms | {max(values):.1f} ms | {ratio:.2f}× | {met} |"
             )
     errors = sum(p.errors for p in phases)
+    head += [""]
+    head += [
+        f"- {p.label}: p99 of all reads by round: " + ", ".join(f"{ms:.1f} ms" for ms in p.rounds)
+        for p in phases
+    ]
     head += ["", f"{errors} errors (non-2xx or failed requests) over all phases."]
     return "\n".join(head) + "\n"
 
@@ -327,7 +357,8 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--versions", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle reads")
+    parser.add_argument("--idle", type=float, default=8.0, help="seconds of idle reads a round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (idle, first, re-sync)")
     parser.add_argument("--warm", type=float, default=3.0)
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=120.0, help="longest sync waited for")
@@ -339,6 +370,7 @@ def main() -> int:
     opts = parser.parse_args()
     if opts.quick:
         opts.servers, opts.rate, opts.idle, opts.warm, opts.pages = 60, 40.0, 2.0, 0.5, 2
+        opts.rounds = 1
 
     def log(text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
