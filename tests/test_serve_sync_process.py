@@ -100,7 +100,7 @@ def test_the_sync_runs_in_a_lower_priority_child_that_reports_to_serve(
             " AND datname = current_database()",
             (SYNC_APP,),
         )
-        assert rows[0][0] >= 1
+        assert int(str(rows[0][0])) >= 1
         metrics = httpx.get(f"{serve.internal}/metrics", timeout=5).text
         assert 'registry_sync_runs_total{result="synced",source="local"} 1.0' in metrics, metrics
 
@@ -144,11 +144,11 @@ def test_sigterm_stops_both_and_sigkill_of_serve_takes_the_child(
     config = serve_config(tmp_path / "c.yaml", _conn(database), registry)
     env = make_env(tmp_path)
     with running(config, env, tmp_path) as serve:
-        child = _sync_child(serve)
-        assert child is not None
+        first = _sync_child(serve)
+        assert first is not None
         serve.signal(signal.SIGTERM)
         assert serve.wait(30) == 0, serve.describe()
-        wait_until(lambda: not _alive(child), 10, "the sync process gone after SIGTERM")
+        wait_until(lambda: not _alive(first), 10, "the sync process gone after SIGTERM")
     assert database.query("SELECT count(*) FROM sync_replica") == [(0,)]
 
     with running(config, env, tmp_path) as serve:

@@ -132,8 +132,7 @@ def _report_json(report: LintReport) -> dict[str, Any]:
         "notes": report.count("info"),
         "ok": report.ok,
         "findings": [
-            {**asdict(f), "file": _relative(f.file) if f.file else f.file}
-            for f in report.findings
+            {**asdict(f), "file": _relative(f.file) if f.file else f.file} for f in report.findings
         ],
         "off_rules": list(report.off_rules),
         "squawk_config": report.squawk_config,

@@ -253,9 +253,7 @@ def _privilege_hint(exc: PermissionDenied) -> str | None:
             f"GRANT {', '.join(privileges)} ON {table} TO {role};"
             for table, privileges in by_table.items()
         )
-        create = (
-            f" GRANT USAGE, CREATE ON SCHEMA {schema} TO {role};" if exc.create else ""
-        )
+        create = f" GRANT USAGE, CREATE ON SCHEMA {schema} TO {role};" if exc.create else ""
         return (
             f"Ask the tables' owner (or a superuser) to run: {grants}{create} Then run the "
             "command again."
