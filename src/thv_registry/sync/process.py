@@ -97,15 +97,15 @@ class SyncProcess:
         self.pid: int | None = None  #: the running child's, if any
         self.starts = 0  #: children started so far
         self._ready = asyncio.Event()  #: a child said its pool is open (it syncs from now)
+        self._settled = asyncio.Event()  #: ... or a child exited before that
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
         """Wait until a child has opened its pool (``serve`` says it serves once the sync runs
-        too); False after ``timeout`` (the child keeps trying; serving does not wait for it)."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        too); False if the first child exited first or after ``timeout`` (it is started again;
+        serving does not wait for it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        return self._ready.is_set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a child running until ``stop`` is set; then stop it (and wait for it)."""
@@ -166,6 +166,7 @@ class SyncProcess:
                 loop.remove_reader(ours.fileno())
             ours.close()
             self.pid = None
+            self._settled.set()
 
     def _readable(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -188,6 +189,7 @@ class SyncProcess:
                     self.on_sync(source, result, seconds)
             case ("ready",):
                 self._ready.set()
+                self._settled.set()
             case ("mismatch", bool(flag)):
                 if self.on_mismatch is not None:
                     self.on_mismatch(flag)
