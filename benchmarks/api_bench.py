@@ -327,9 +327,9 @@ def run(db: Database, opts: Options, workdir: Path, log: Callable[[str], None]) 
                     f"result {result}"),
         Row.ceiling("no-change re-sync", resync, 1.0, "s", f"result {resync_result}"),
         Row.ceiling("RSS of serve, serving (peak over walk and load)", serving_mb, 150.0, "MB",
-                    "after the first sync, in the same process"),
+                    "after the first sync; serve and its sync process, summed"),
         Row.ceiling("RSS of serve, syncing (peak: start-up + first sync)", syncing_mb, 300.0,
-                    "MB", "VmHWM"),
+                    "MB", "VmHWM: each process's peak, summed (serve and its sync process)"),
     ]  # fmt: skip
     for row, kind in ((rows[0], "list"), (rows[1], "get")):
         row.note += (
