@@ -76,6 +76,12 @@ def _servers(n: int, words: str) -> list[dict[str, Any]]:
     return [server_json(f"io.example/p{i:03d}", "1.0.0", description=words) for i in range(n)]
 
 
+def _setup(database: TestDatabase, tmp_path: Path, **conn: Any) -> tuple[Path, Path]:
+    """A registry file of five servers and a serve config syncing it (source ``local``)."""
+    registry = write_registry(tmp_path / "r.json", _servers(5, "one"))
+    return registry, serve_config(tmp_path / "c.yaml", {**_conn(database), **conn}, registry)
+
+
 def _descriptions(serve: ServeProcess) -> set[str]:
     body = httpx.get(f"{serve.base}{LIST}?limit=100", timeout=10).json()
     return {s["server"]["description"] for s in body["servers"]}
@@ -89,8 +95,7 @@ def _due_now(database: TestDatabase) -> None:
 def test_the_sync_runs_in_a_lower_priority_child_that_reports_to_serve(
     database: TestDatabase, tmp_path: Path
 ) -> None:
-    registry = write_registry(tmp_path / "r.json", _servers(5, "one"))
-    config = serve_config(tmp_path / "c.yaml", _conn(database), registry)
+    registry, config = _setup(database, tmp_path)
     with running(config, make_env(tmp_path), tmp_path) as serve:
         child = _sync_child(serve)
         assert child is not None, serve.describe()
@@ -115,8 +120,7 @@ def test_the_sync_runs_in_a_lower_priority_child_that_reports_to_serve(
 def test_a_child_that_dies_is_started_again_and_syncs(
     database: TestDatabase, tmp_path: Path
 ) -> None:
-    registry = write_registry(tmp_path / "r.json", _servers(5, "one"))
-    config = serve_config(tmp_path / "c.yaml", _conn(database), registry)
+    registry, config = _setup(database, tmp_path)
     with running(config, make_env(tmp_path), tmp_path) as serve:
         first = _sync_child(serve)
         assert first is not None
@@ -140,8 +144,7 @@ def test_a_child_that_dies_is_started_again_and_syncs(
 def test_sigterm_stops_both_and_sigkill_of_serve_takes_the_child(
     database: TestDatabase, tmp_path: Path
 ) -> None:
-    registry = write_registry(tmp_path / "r.json", _servers(3, "one"))
-    config = serve_config(tmp_path / "c.yaml", _conn(database), registry)
+    registry, config = _setup(database, tmp_path)
     env = make_env(tmp_path)
     with running(config, env, tmp_path) as serve:
         first = _sync_child(serve)
@@ -163,9 +166,7 @@ def test_the_password_reaches_the_child_only_over_its_socket(
     database: TestDatabase, tmp_path: Path
 ) -> None:
     secret = "s3cret-for-the-sync-child"  # the test server trusts loopback: it is not checked
-    registry = write_registry(tmp_path / "r.json", _servers(3, "one"))
-    conn = {**_conn(database), "password": secret}
-    config = serve_config(tmp_path / "c.yaml", conn, registry)
+    _, config = _setup(database, tmp_path, password=secret)
     with running(config, make_env(tmp_path), tmp_path) as serve:
         child = _sync_child(serve)
         assert child is not None
