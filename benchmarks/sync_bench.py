@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,30 @@ def _settings(path: Path) -> Any:
     )
 
 
+async def timed_syncs(
+    pool: Any, conf: Any, lines: list[str], cache: Path | None = None
+) -> Callable[[str], Awaitable[float]]:
+    """A ``SyncService`` on ``conf`` (reconciled) and a coroutine that syncs its source
+    ``bench`` now, adds a line to ``lines`` and returns the seconds it took."""
+    from thv_registry.sync import SyncService
+
+    service = SyncService(pool, conf, cache_dir=cache)
+    await service.reconcile()
+
+    async def timed(label: str) -> float:
+        started = time.perf_counter()
+        outcome = await service.sync_now("bench")
+        seconds = time.perf_counter() - started
+        assert outcome.result != "failed", outcome.message
+        lines.append(f"  {label}: {seconds:.3f} s ({outcome.result}, {outcome.changed} versions "
+                     f"written, {outcome.deleted} deleted)")  # fmt: skip
+        return seconds
+
+    return timed
+
+
 async def _run(dsn: str, work: Path, servers: int, versions: int, repeat: int) -> list[str]:
     from psycopg_pool import AsyncConnectionPool
-
-    from thv_registry.sync import SyncService
 
     path = work / "registry.json"
     write_file(path, servers, versions)
@@ -120,20 +141,7 @@ async def _run(dsn: str, work: Path, servers: int, versions: int, repeat: int) -
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False)
     await pool.open()
     try:
-        service = SyncService(pool, _settings(path))
-        await service.reconcile()
-
-        async def timed(label: str) -> float:
-            started = time.perf_counter()
-            outcome = await service.sync_now("bench")
-            seconds = time.perf_counter() - started
-            assert outcome.result != "failed", outcome.message
-            lines.append(
-                f"  {label}: {seconds:.3f} s ({outcome.result}, {outcome.changed} versions "
-                f"written, {outcome.deleted} deleted)"
-            )
-            return seconds
-
+        timed = await timed_syncs(pool, _settings(path), lines)
         await timed("first sync")
         same = [await timed("no-change re-sync") for _ in range(repeat)]
         reformatted = []

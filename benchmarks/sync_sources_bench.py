@@ -18,13 +18,11 @@ import os
 import shutil
 import statistics
 import subprocess
-import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.sync_bench import write_file
+from benchmarks.sync_bench import timed_syncs, write_file
 
 __all__ = ["run_git", "run_api"]
 
@@ -46,26 +44,6 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
-async def _steps(
-    pool: Any, conf: Any, lines: list[str], cache: Path | None = None
-) -> Callable[[str], Awaitable[float]]:
-    from thv_registry.sync import SyncService
-
-    service = SyncService(pool, conf, cache_dir=cache)
-    await service.reconcile()
-
-    async def timed(label: str) -> float:
-        started = time.perf_counter()
-        outcome = await service.sync_now("bench")
-        seconds = time.perf_counter() - started
-        assert outcome.result != "failed", outcome.message
-        lines.append(f"  {label}: {seconds:.3f} s ({outcome.result}, {outcome.changed} versions "
-                     f"written, {outcome.deleted} deleted)")  # fmt: skip
-        return seconds
-
-    return timed
-
-
 async def run_git(pool: Any, work: Path, servers: int, versions: int, repeat: int) -> list[str]:
     from thv_registry.config import GitSourceSettings
 
@@ -82,7 +60,7 @@ async def run_git(pool: Any, work: Path, servers: int, versions: int, repeat: in
     size = (tree / "registry.json").stat().st_size
     lines = [f"git (file:// bare repository): {servers} x {versions}, {size / 1e6:.1f} MB file"]
     git = GitSourceSettings(repository=bare.as_uri(), branch="main", path="registry.json")
-    timed = await _steps(pool, _settings(git=git), lines, cache=work / "cache")
+    timed = await timed_syncs(pool, _settings(git=git), lines, cache=work / "cache")
     first = await timed("first sync")
     same = [await timed("no-change re-sync") for _ in range(repeat)]
     write_file(tree / "registry.json", servers, versions, changed_every=100)
@@ -111,7 +89,7 @@ async def run_api(
         lines = [f"api (a local serve, its first sync took {seconds:.1f} s): {servers} x "
                  f"{versions} from {endpoint}"]  # fmt: skip
         full = ApiSourceSettings(endpoint=endpoint, timeout=timedelta(seconds=30))
-        timed = await _steps(pool, _settings(api=full), lines)
+        timed = await timed_syncs(pool, _settings(api=full), lines)
         first = await timed("first sync (full fetch)")
         before = upstream.cache_counts()
         same = [await timed("no-change re-sync, full fetch") for _ in range(repeat)]
@@ -129,7 +107,7 @@ async def run_api(
         from thv_registry.sync import fetchers
 
         fetchers.SKEW = timedelta(0)
-        timed = await _steps(pool, _settings(api=incremental), lines)
+        timed = await timed_syncs(pool, _settings(api=incremental), lines)
         await timed("re-sync, incremental mode's first (a full fetch)")
         quick = [await timed("no-change re-sync, incremental") for _ in range(repeat)]
         lines.append(

@@ -98,7 +98,6 @@ class _Named(msgspec.Struct):
 
 _PAGE = msgspec.json.Decoder(_Page)
 _NAMED = msgspec.json.Decoder(_Named)
-_STATUS_LINES: dict[str, bytes] = {}  #: ``status`` -> the bytes hashed after each server
 _TLS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}  #: see :func:`_tls`
 
 
@@ -304,12 +303,7 @@ def _status(item: _Item) -> str:
 
 def _status_line(status: str) -> bytes:
     """What is hashed after a server's bytes: its status, framed so no two items run together."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = b"\n" + msgspec.json.encode(status) + b"\n"
-        if len(_STATUS_LINES) < 16:  # the known statuses, and a few an upstream might invent
-            _STATUS_LINES[status] = line
-    return line
+    return b"\n" + msgspec.json.encode(status) + b"\n"
 
 
 def _named(raw: msgspec.Raw) -> list[tuple[str, str]]:

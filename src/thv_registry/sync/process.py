@@ -59,7 +59,7 @@ APPLICATION_NAME = "thv-registry-api sync"  #: the child's connections in ``pg_s
 READY_TIMEOUT_S = 30.0  #: how long :meth:`SyncProcess.wait_ready` waits for a child's pool
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 60.0
-RESTART_RESET_S = 60.0  #: a child that ran this long before exiting is restarted at once again
+RESTART_RESET_S = 60.0  #: a child that ran this long before exiting is restarted after MIN again
 STOP_TIMEOUT_S = 10.0  #: a stop waits this long for the child (one transaction per source)
 
 
@@ -73,7 +73,6 @@ class WorkerSpec:
     deletions_held: bool  #: what the parent's reconcile left for every replica to agree on
     parent_pid: int
     log_levels: tuple[tuple[str, int], ...]  #: (logger name, level) as the parent set them
-    nice: int = NICE
 
 
 def log_levels(*names: str) -> tuple[tuple[str, int], ...]:
@@ -94,8 +93,6 @@ class SyncProcess:
         self.spec = spec
         self.on_sync = on_sync
         self.on_mismatch = on_mismatch
-        self.pid: int | None = None  #: the running child's, if any
-        self.starts = 0  #: children started so far
         self._ready = asyncio.Event()  #: a child said its pool is open (it syncs from now)
         self._settled = asyncio.Event()  #: ... or a child exited before that
 
@@ -140,7 +137,6 @@ class SyncProcess:
             )  # fmt: skip
         finally:
             theirs.close()
-        self.pid, self.starts = child.pid, self.starts + 1
         loop.add_reader(ours.fileno(), self._readable, ours, loop)
         try:
             with contextlib.suppress(OSError):
@@ -165,22 +161,21 @@ class SyncProcess:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(ours.fileno())
             ours.close()
-            self.pid = None
             self._settled.set()
 
     def _readable(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            while conn.poll():
-                self._dispatch(conn.recv())
-        except (EOFError, OSError):  # the child is gone: its exit is awaited in _once
+        if not self._drain(conn):  # the child is gone: its exit is awaited in _once
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(conn.fileno())
 
-    def _drain(self, conn: Connection) -> None:
-        """What the child said before it exited and was not read yet (its last log lines)."""
-        with contextlib.suppress(EOFError, OSError):
+    def _drain(self, conn: Connection) -> bool:
+        """Handle what the child said and was not read yet; False once its end is closed."""
+        try:
             while conn.poll():
                 self._dispatch(conn.recv())
+        except (EOFError, OSError):
+            return False
+        return True
 
     def _dispatch(self, message: Any) -> None:
         match message:

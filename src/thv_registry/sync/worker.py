@@ -20,7 +20,14 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from thv_registry.sync.process import APPLICATION_NAME, POOL_MAX, POOL_MIN, STOP, WorkerSpec
+from thv_registry.sync.process import (
+    APPLICATION_NAME,
+    NICE,
+    POOL_MAX,
+    POOL_MIN,
+    STOP,
+    WorkerSpec,
+)
 
 __all__ = ["main"]
 
@@ -113,7 +120,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent(spec.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        os.nice(spec.nice)
+        os.nice(NICE)
     channel = _Channel(conn)
     _log_to(channel, spec.log_levels)
     try:
